@@ -1,0 +1,48 @@
+"""Notebook plumbing: one setup call, the chapter's run-time clock, and ``glue``.
+
+Every chapter's setup cell calls :func:`setup`; its last cell glues :func:`runtime_s` so
+the header box can cite the measured run time (never a typed number).
+"""
+from __future__ import annotations
+
+import os
+import random
+import time
+
+import numpy as np
+import torch
+
+__all__ = ["setup", "runtime_s", "glue"]
+
+_T0 = [time.perf_counter()]
+
+
+def setup(seed: int = 0, *, quiet: bool = False) -> torch.device:
+    """Seed Python, NumPy and torch, apply the plot style, start the chapter clock; return the device."""
+    from . import plotting, train
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    _T0[0] = time.perf_counter()
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    plotting.style()
+    dev = train.device()
+    if not quiet:
+        print(f"torch {torch.__version__} on {dev.type}; {torch.get_num_threads()} CPU threads; "
+              f"cache: {train.cache_dir()}")
+    return dev
+
+
+def runtime_s() -> float:
+    """Seconds since :func:`setup` was called."""
+    return time.perf_counter() - _T0[0]
+
+
+def glue(name: str, value, display: bool = False):
+    """``myst_nb.glue`` (the website cites the value with ``{glue:text}`name```)."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"glue name must be an identifier, got {name!r}")
+    from myst_nb import glue as _glue
+    _glue(name, value, display=display)
+    return value

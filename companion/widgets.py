@@ -1,0 +1,180 @@
+"""One frame function, two faces: a live ipywidgets explorer and its kernel-free static twin.
+
+A chapter writes ``frame(**values) -> matplotlib.figure.Figure`` once. :func:`explore` shows
+
+* in JupyterLab (live): sliders / dropdowns whose callback calls ``frame`` (keep it under
+  ~100 ms: precompute what is slow, the frame only looks things up and draws);
+* on the website (``COMPANION_STATIC=1``, set by the book build): every combination of the
+  control values rendered at build time into a small HTML/JS player with the same controls,
+  so a reader without Python can still drag through the values.
+
+Both call the same ``frame``, so they cannot drift apart.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import io
+import itertools
+import json
+import os
+import statistics
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+__all__ = ["explore", "render_frames", "static_player_html", "frame_timings_ms", "static_mode"]
+
+Frame = Callable[..., Any]
+
+
+def static_mode() -> bool:
+    """True when outputs are meant for the static website (``COMPANION_STATIC=1``)."""
+    return os.environ.get("COMPANION_STATIC", "") not in ("", "0", "false", "False")
+
+
+def _check_controls(controls: Mapping[str, Sequence]) -> dict[str, list]:
+    if not controls:
+        raise ValueError("explore needs at least one control, e.g. sparsity=[0.5, 0.9]")
+    out = {}
+    for name, values in controls.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+            raise TypeError(f"control {name!r} must be a list of values, got {type(values).__name__}")
+        values = list(values)
+        if not values:
+            raise ValueError(f"control {name!r} has no values")
+        out[name] = values
+    n = 1
+    for v in out.values():
+        n *= len(v)
+    if n > 400:
+        raise ValueError(f"{n} combinations are too many frames for a static player (limit 400); use fewer values")
+    return out
+
+
+def _fig_png(fig, dpi: int) -> bytes:
+    import matplotlib.pyplot as plt
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def render_frames(frame: Frame, controls: Mapping[str, Sequence], dpi: int = 72) -> dict[tuple, bytes]:
+    """PNG bytes of ``frame(**values)`` for every combination of the control values."""
+    controls = _check_controls(controls)
+    names = list(controls)
+    return {combo: _fig_png(frame(**dict(zip(names, combo))), dpi)
+            for combo in itertools.product(*controls.values())}
+
+
+def _label(v) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def static_player_html(frames: Mapping[tuple, bytes], controls: Mapping[str, Sequence], title: str = "") -> str:
+    """Self-contained HTML + JS: one range input (numbers) or select (text) per control, one image."""
+    controls = _check_controls(controls)
+    names = list(controls)
+    key = hashlib.sha1(json.dumps([names, [[_label(v) for v in vs] for vs in controls.values()], title]).encode()).hexdigest()[:10]
+    uid = f"cx{key}"
+    images = {"|".join(str(i) for i in idx): base64.b64encode(frames[tuple(controls[n][i] for n, i in zip(names, idx))]).decode()
+              for idx in itertools.product(*[range(len(v)) for v in controls.values()])}
+    inputs = []
+    for j, (name, values) in enumerate(controls.items()):
+        labels = [_label(v) for v in values]
+        if all(isinstance(v, str) for v in values):
+            opts = "".join(f'<option value="{i}">{html.escape(l)}</option>' for i, l in enumerate(labels))
+            ctl = f'<select data-k="{j}" aria-label="{html.escape(name)}">{opts}</select>'
+        else:
+            ctl = (f'<input type="range" data-k="{j}" min="0" max="{len(values) - 1}" step="1" value="0" '
+                   f'aria-label="{html.escape(name)}" style="width:16em;vertical-align:middle">')
+        inputs.append(f'<label style="margin-right:1.5em">{html.escape(name)} {ctl} '
+                      f'<output data-o="{j}">{html.escape(labels[0])}</output></label>')
+    labels_js = json.dumps([[_label(v) for v in vs] for vs in controls.values()])
+    first = images["|".join("0" for _ in names)]
+    return f"""<div class="companion-player" id="{uid}">
+<div style="font-weight:600">{html.escape(title)}</div>
+<div class="companion-controls">{''.join(inputs)}</div>
+<img alt="{html.escape(title or 'figure')}" style="max-width:100%" src="data:image/png;base64,{first}">
+<div style="font-size:0.8em;color:#666">Static twin of the live widget: {len(images)} frames computed when the book was built.</div>
+<script>(function(){{
+ var root=document.getElementById("{uid}"), imgs={json.dumps(images)}, labels={labels_js};
+ var ctls=root.querySelectorAll("[data-k]"), img=root.querySelector("img");
+ function update(){{ var idx=[]; ctls.forEach(function(c){{ var k=+c.dataset.k, v=+c.value; idx[k]=v;
+   root.querySelector('[data-o="'+k+'"]').textContent=labels[k][v]; }});
+   img.src="data:image/png;base64,"+imgs[idx.join("|")]; }}
+ ctls.forEach(function(c){{ c.addEventListener("input", update); c.addEventListener("change", update); }});
+}})();</script></div>"""
+
+
+def frame_timings_ms(frame: Frame, controls: Mapping[str, Sequence], max_frames: int = 12) -> list[float]:
+    """Wall-clock milliseconds of ``frame`` + drawing for up to ``max_frames`` combinations."""
+    controls = _check_controls(controls)
+    names = list(controls)
+    out = []
+    for combo in itertools.islice(itertools.product(*controls.values()), max_frames):
+        t0 = time.perf_counter()
+        _fig_png(frame(**dict(zip(names, combo))), 72)
+        out.append(1000 * (time.perf_counter() - t0))
+    return out
+
+
+def _live(frame: Frame, controls: dict[str, list], title: str):
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    ctl_widgets = {}
+    for name, values in controls.items():
+        if all(isinstance(v, str) for v in values):
+            ctl_widgets[name] = W.Dropdown(options=values, value=values[0], description=name)
+        else:
+            ctl_widgets[name] = W.SelectionSlider(options=[(_label(v), v) for v in values], value=values[0],
+                                                  description=name, continuous_update=True,
+                                                  style={"description_width": "initial"},
+                                                  layout=W.Layout(width="28em"))
+    out = W.Output()
+    status = W.Label()
+
+    def redraw(**values):
+        t0 = time.perf_counter()
+        fig = frame(**values)
+        with out:
+            out.clear_output(wait=True)
+            display(fig)
+        plt.close(fig)
+        status.value = f"frame drawn in {1000 * (time.perf_counter() - t0):.0f} ms"
+
+    for w in ctl_widgets.values():
+        w.observe(lambda change: redraw(**{n: c.value for n, c in ctl_widgets.items()}), names="value")
+    redraw(**{n: c.value for n, c in ctl_widgets.items()})
+    header = [W.HTML(f"<b>{html.escape(title)}</b>")] if title else []
+    box = W.VBox(header + [W.HBox(list(ctl_widgets.values()), layout=W.Layout(flex_flow="row wrap")), out, status])
+    box.controls = ctl_widgets  # for tests and for readers who want to drive it from code
+    box.output = out
+    return box
+
+
+def explore(frame: Frame, *, title: str = "", mode: str | None = None, dpi: int = 72, **controls: Sequence):
+    """Show ``frame`` under a control per keyword: ``explore(f, sparsity=[0, .5, .9], layer=["fc1", "fc2"])``.
+
+    ``mode``: ``"live"`` (ipywidgets), ``"static"`` (the build-time player) or ``None`` — static
+    when ``COMPANION_STATIC=1`` (the book build), live otherwise. Returns the widget (live) or
+    the HTML string (static), after displaying it.
+    """
+    from IPython.display import HTML, display
+    if not callable(frame):
+        raise TypeError(f"frame must be a callable returning a matplotlib Figure, got {type(frame).__name__}")
+    if mode not in (None, "live", "static"):
+        raise ValueError(f"mode must be None, 'live' or 'static', got {mode!r}")
+    controls = _check_controls(controls)
+    if mode == "static" or (mode is None and static_mode()):
+        page = static_player_html(render_frames(frame, controls, dpi), controls, title)
+        display(HTML(page))
+        return page
+    box = _live(frame, controls, title)
+    display(box)
+    return box

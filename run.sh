@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The companion's one entry point. Each command creates/reuses ./.venv and installs what it needs.
+#   ./run.sh book     build the website from freshly executed notebooks (offline); prints index.html
+#   ./run.sh test     run the whole test suite (unit, property, notebooks via nbval, book build, browser)
+#   ./run.sh lab      open JupyterLab on the notebooks
+#   ./run.sh slides   export every chapter to an offline reveal.js deck
+#   ./run.sh times    execute every chapter and print a table of run times
+#   ./run.sh setup    only install
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+VENV=${COMPANION_VENV:-$ROOT/.venv}
+PY=$VENV/bin/python
+
+setup() {
+  if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
+    echo "Python >= 3.10 is needed (found $(python3 --version 2>&1))" >&2; exit 1
+  fi
+  [ -x "$PY" ] || python3 -m venv "$VENV"
+  local stamp="$VENV/.stamp-$(cat pyproject.toml | sha256sum | cut -c1-16)"
+  if [ ! -f "$stamp" ]; then
+    echo "== installing into $VENV (once)"
+    "$PY" -m pip install -q --upgrade pip
+    if ! "$PY" -c "import torch" 2>/dev/null; then
+      # The CPU wheel first, so that the project's torch range installs nothing bigger.
+      # Elsewhere set TORCH_INDEX_URL to PyTorch's CPU index (or a CUDA one) if plain PyPI gives a CUDA build.
+      "$PY" -m pip install -q "torch==2.13.0" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
+    fi
+    "$PY" -m pip install -q -e ".[book,test]"
+    touch "$stamp"
+  fi
+  export JUPYTER_CONFIG_DIR="$ROOT/.build/jupyter-config"
+  mkdir -p "$JUPYTER_CONFIG_DIR"
+  echo '{"ServerApp": {"allow_root": true}}' > "$JUPYTER_CONFIG_DIR/jupyter_server_config.json"
+  export PATH="$VENV/bin:$PATH" MPLBACKEND=${MPLBACKEND:-Agg} PYTHONHASHSEED=0
+}
+
+cmd=${1:-help}; shift || true
+case "$cmd" in
+  setup) setup ;;
+  book) setup; "$PY" tools/build_book.py "$@" ;;
+  test) setup; "$PY" tools/run_tests.py "$@" ;;
+  lab) setup; unset MPLBACKEND; exec "$VENV/bin/jupyter" lab notebooks "$@" ;;
+  slides) setup; "$PY" tools/slides.py "$@" ;;
+  times) setup; "$PY" tools/nb.py times ;;
+  *) sed -n '2,9p' "$0"; exit 2 ;;
+esac
