@@ -39,10 +39,9 @@ def runtime_s() -> float:
     return time.perf_counter() - _T0[0]
 
 
-def glue(name: str, value, display: bool = False):
+def glue(name: str, value, display: bool = False) -> None:
     """``myst_nb.glue`` (the website cites the value with ``{glue:text}`name```)."""
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"glue name must be an identifier, got {name!r}")
     from myst_nb import glue as _glue
     _glue(name, value, display=display)
-    return value

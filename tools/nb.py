@@ -59,6 +59,7 @@ def execute(src: Path, timeout: int = 900, static: bool = False) -> float:
     for i, cell in enumerate(nb.cells):
         cell.id = f"c{i:03d}"  # stable ids: small diffs
         cell.metadata.pop("execution", None)
+        cell.metadata.pop("lines_to_next_cell", None)
     nbformat.write(nb, target(src))
     return elapsed
 
