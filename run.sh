@@ -32,7 +32,7 @@ setup() {
   export JUPYTER_CONFIG_DIR="$ROOT/.build/jupyter-config"
   mkdir -p "$JUPYTER_CONFIG_DIR"
   echo '{"ServerApp": {"allow_root": true}}' > "$JUPYTER_CONFIG_DIR/jupyter_server_config.json"
-  export PATH="$VENV/bin:$PATH" MPLBACKEND=${MPLBACKEND:-Agg} PYTHONHASHSEED=0
+  export PATH="$VENV/bin:$PATH" PYTHONHASHSEED=0
 }
 
 cmd=${1:-help}; shift || true
@@ -40,7 +40,7 @@ case "$cmd" in
   setup) setup ;;
   book) setup; "$PY" tools/build_book.py "$@" ;;
   test) setup; "$PY" tools/run_tests.py "$@" ;;
-  lab) setup; unset MPLBACKEND; exec "$VENV/bin/jupyter" lab notebooks "$@" ;;
+  lab) setup; exec "$VENV/bin/jupyter" lab notebooks "$@" ;;
   slides) setup; "$PY" tools/slides.py "$@" ;;
   times) setup; "$PY" tools/nb.py times ;;
   *) sed -n '2,9p' "$0"; exit 2 ;;

@@ -103,7 +103,7 @@ def _split_indices() -> dict[str, np.ndarray]:
 
 def normalize(images_uint8: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 images [N, 28, 28] -> float32 [N, 1, 28, 28], ``(x / 255 - 0.1307) / 0.3081``."""
-    x = torch.as_tensor(np.asarray(images_uint8), dtype=torch.float32)
+    x = torch.as_tensor(np.array(images_uint8, dtype=np.float32))
     if x.ndim != 3:
         raise ValueError(f"expected images of shape [N, H, W], got {tuple(x.shape)}")
     return ((x / 255.0 - MNIST_MEAN) / MNIST_STD).unsqueeze(1)

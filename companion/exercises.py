@@ -3,8 +3,8 @@
 Each chapter module registers its exercises with :func:`register` (the chapter's module is
 imported lazily the first time one of its exercises is checked). A check
 
-* prints a short confirmation and returns ``True`` when the answer is right;
-* prints a gentle reminder and returns ``False`` when the answer is still ``None`` / ``...``
+* prints a short confirmation when the answer is right;
+* prints a gentle reminder when the answer is still ``None`` / ``...``
   (the stub as shipped), so "Run all" never stops at an unanswered exercise;
 * raises :class:`ExerciseError` with a hint when the answer is wrong.
 
@@ -77,15 +77,15 @@ def _lookup(id: str) -> Exercise:
     return _REGISTRY[id]
 
 
-def check(id: str, answer: Any) -> bool:
+def check(id: str, answer: Any) -> None:
     """Check ``answer`` for exercise ``id``; see the module docstring for what happens."""
     ex = _lookup(id)
     if answer is None or answer is Ellipsis:
         print(f"⏳ {id}: not answered yet — {ex.prompt}")
-        return False
+        return None
     message = ex.checker(answer)
     print(f"✅ {id}: correct!" + (f" {message}" if message else ""))
-    return True
+    return None
 
 
 def exercises(chapter: str | None = None) -> list[Exercise]:
@@ -168,3 +168,8 @@ def _to_np(v):
 
 def _shape(args) -> str:
     return ", ".join(str(tuple(a.shape)) if hasattr(a, "shape") else type(a).__name__ for a in args)
+
+
+# The preface's warm-up exercise (chapter 0 has no module of its own).
+register("ch0.digit_bytes", "how many bytes does one 28x28 digit take at 1 bit per pixel?",
+         close_to(28 * 28 / 8, rtol=1e-9, hint="28 × 28 pixels, 1 bit each, 8 bits per byte"), level="easy")

@@ -27,11 +27,25 @@ def setup(seed: int = 0, *, quiet: bool = False) -> torch.device:
     np.random.seed(seed)
     torch.manual_seed(seed)
     plotting.style()
+    _inline_figures()
     dev = train.device()
     if not quiet:
         print(f"torch {torch.__version__} on {dev.type}; {torch.get_num_threads()} CPU threads; "
               f"cache: {train.cache_dir()}")
     return dev
+
+
+def _inline_figures() -> None:
+    """In a kernel, show figures inline as PNG without the slow tight-bbox pass."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    ip = get_ipython()
+    if ip is None or not hasattr(ip, "kernel"):
+        return
+    ip.run_line_magic("matplotlib", "inline")
+    ip.run_line_magic("config", "InlineBackend.print_figure_kwargs = {'bbox_inches': None}")
 
 
 def runtime_s() -> float:

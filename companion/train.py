@@ -211,7 +211,9 @@ def fit(model: nn.Module, *, epochs: int = 10, lr: float = 1e-3, batch_size: int
     torch.manual_seed(seed)
     history, step = [], 0
     from tqdm.auto import tqdm
-    bar = tqdm(range(epochs), desc=desc or type(model).__name__, disable=not progress, leave=False)
+    # no progress widgets in pages built for the static website (they would be dead there)
+    static = os.environ.get("COMPANION_STATIC", "") not in ("", "0")
+    bar = tqdm(range(epochs), desc=desc or type(model).__name__, disable=not progress or static, leave=False)
     for epoch in bar:
         model.train()
         order = torch.randperm(len(x), generator=gen)

@@ -55,7 +55,7 @@ def _check_controls(controls: Mapping[str, Sequence]) -> dict[str, list]:
 def _fig_png(fig, dpi: int) -> bytes:
     import matplotlib.pyplot as plt
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
     return buf.getvalue()
 

@@ -45,6 +45,7 @@ def load_source(src: Path) -> nbformat.NotebookNode:
 
 def execute(src: Path, timeout: int = 900, static: bool = False) -> float:
     nb = load_source(src)
+    os.environ.pop("MPLBACKEND", None)  # the kernel must use the inline backend
     env_static = os.environ.get("COMPANION_STATIC")
     if not static:
         os.environ.pop("COMPANION_STATIC", None)

@@ -1,0 +1,166 @@
+"""A workload beyond CNNs: a recurrent network that reads MNIST row by row (sequential MNIST).
+
+After the survey's discussion of *testing workloads*: almost every compression paper reports
+CNNs on images, while recurrent networks (speech, language) spend their time in a different
+place — the same gate matrices are multiplied 28 times per image, once per time step, and the
+recurrent matrix ``W_hh`` sits in the critical path of a sequential loop.
+
+The model reads an image as a sequence of ``T = 28`` rows of ``I = 28`` pixels:
+
+* ``ih`` — one ``nn.Linear(I, G·H)`` applied to all time steps at once (the input projection of
+  every gate; ``G = 3`` for a GRU, ``4`` for an LSTM);
+* ``rnn`` — a :class:`Recurrence` whose ``hh = nn.Linear(H, G·H)`` is applied once per step;
+* ``fc`` — ``nn.Linear(H, 10)`` on the last hidden state.
+
+Because the gate matrices are plain ``nn.Linear`` layers, every tool of chapters 3–5 (pruning
+masks, fake quantization, SVD factorisation) applies to them unchanged, and the shared ruler
+(:func:`companion.metrics.measure_layers`) counts their MACs correctly: ``ih`` as
+``T·I·G·H`` (its input has ``T`` rows) and the recurrence through its ``compute_macs``
+(``T·H·G·H``). Gate equations follow ``torch.nn.GRU`` / ``torch.nn.LSTM`` (the tests check the
+outputs against them):
+
+GRU (Cho et al. 2014): ``r, z = σ(·)``, ``n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))``,
+``h' = (1 − z) ⊙ n + z ⊙ h``. LSTM (Hochreiter & Schmidhuber 1997): ``i, f, o = σ(·)``,
+``g = tanh(·)``, ``c' = f ⊙ c + i ⊙ g``, ``h' = o ⊙ tanh(c')``.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from . import train
+
+__all__ = ["Recurrence", "RowRNN", "SeqConfig", "SEQ_BASELINE", "build_row_rnn", "seq_baseline",
+           "gate_layers", "recurrent_macs"]
+
+_GATES = {"gru": 3, "lstm": 4}
+
+
+def _check_cell(cell: str) -> str:
+    if cell not in _GATES:
+        raise ValueError(f"cell must be one of {sorted(_GATES)}, got {cell!r}")
+    return cell
+
+
+class Recurrence(nn.Module):
+    """The sequential part of a GRU/LSTM: ``h_t = cell(ih_t, W_hh h_{t−1} + b_hh)`` for t = 1..T.
+
+    Input: the precomputed input projections ``[N, T, G·H]``; output: the hidden states
+    ``[N, T, H]``. ``hh`` is a plain ``nn.Linear(H, G·H)`` (replaceable by a factorised layer).
+    """
+
+    def __init__(self, hidden: int, cell: str = "gru"):
+        super().__init__()
+        self.cell = _check_cell(cell)
+        self.hidden = int(hidden)
+        self.hh = nn.Linear(hidden, _GATES[cell] * hidden)
+
+    def forward(self, xp: torch.Tensor) -> torch.Tensor:
+        n, t, _ = xp.shape
+        h = xp.new_zeros(n, self.hidden)
+        c = xp.new_zeros(n, self.hidden)
+        outs = []
+        for step in range(t):
+            gi, gh = xp[:, step], self.hh(h)
+            if self.cell == "gru":
+                i_r, i_z, i_n = gi.chunk(3, 1)
+                h_r, h_z, h_n = gh.chunk(3, 1)
+                r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+                n_ = torch.tanh(i_n + r * h_n)
+                h = (1 - z) * n_ + z * h
+            else:
+                i, f, g, o = (gi + gh).chunk(4, 1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+            outs.append(h)
+        return torch.stack(outs, 1)
+
+    def compute_macs(self, x: torch.Tensor, y: torch.Tensor) -> int:
+        """MACs per sample of the recurrent matrix: ``T · (weights of hh)`` (whatever ``hh`` is)."""
+        steps = x.shape[1]
+        if hasattr(self.hh, "compute_macs"):  # e.g. a LowRankLinear of chapter 3
+            h0 = x.new_zeros(1, self.hidden)
+            with torch.no_grad():
+                inner = self.hh.compute_macs(h0, self.hh(h0))
+        else:
+            inner = self.hh.weight.numel()
+        return int(steps * inner)
+
+
+class RowRNN(nn.Module):
+    """A GRU or LSTM classifier for MNIST read as 28 rows of 28 pixels (see the module docstring).
+
+    Input ``[N, 1, 28, 28]`` (the embedded MNIST, normalised) → logits ``[N, 10]``.
+    """
+
+    def __init__(self, hidden: int = 64, cell: str = "gru", n_classes: int = 10, row_size: int = 28):
+        super().__init__()
+        if not isinstance(hidden, int) or hidden < 1:
+            raise ValueError(f"hidden must be a positive int, got {hidden!r}")
+        self.cell = _check_cell(cell)
+        self.row_size = row_size
+        self.ih = nn.Linear(row_size, _GATES[cell] * hidden)
+        self.rnn = Recurrence(hidden, cell)
+        self.fc = nn.Linear(hidden, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        seq = x.reshape(x.shape[0], -1, self.row_size)  # [N, T, I]: one row per time step
+        return self.fc(self.rnn(self.ih(seq))[:, -1])
+
+
+def build_row_rnn(cell: str = "gru", hidden: int = 64, seed: int = 0) -> RowRNN:
+    """A freshly initialised :class:`RowRNN` (``torch.nn.GRU``-style uniform init, seeded)."""
+    _check_cell(cell)
+    torch.manual_seed(seed)
+    model = RowRNN(hidden, cell)
+    bound = hidden ** -0.5
+    with torch.no_grad():  # PyTorch's RNN init: U(−1/√H, 1/√H) for every gate weight and bias
+        for p in list(model.ih.parameters()) + list(model.rnn.parameters()):
+            p.uniform_(-bound, bound)
+        if cell == "lstm":  # forget-gate bias 1 (Jozefowicz et al. 2015): remembers from the start
+            model.rnn.hh.bias[hidden:2 * hidden].fill_(1.0)
+    return model
+
+
+@dataclass(frozen=True)
+class SeqConfig:
+    """Training recipe of the sequential-MNIST baseline (hashed into its cache key)."""
+
+    cell: str = "gru"
+    hidden: int = 64
+    epochs: int = 12
+    lr: float = 3e-3
+    batch_size: int = 64
+    seed: int = 0
+
+    def __post_init__(self):
+        _check_cell(self.cell)
+
+
+SEQ_BASELINE = {"gru": SeqConfig("gru"), "lstm": SeqConfig("lstm")}
+
+
+def seq_baseline(cell: str = "gru", *, config: SeqConfig | None = None, progress: bool = True) -> RowRNN:
+    """The trained sequential-MNIST baseline (cached on disk like :func:`companion.train.baseline`)."""
+    config = config or SEQ_BASELINE[_check_cell(cell)]
+    return train.cached_model({"seq_mnist": asdict(config)},
+                              lambda: build_row_rnn(config.cell, config.hidden, config.seed),
+                              lambda m: train.fit(m, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
+                                                  seed=config.seed, progress=progress,
+                                                  desc=f"training sequential-MNIST {config.cell}"),
+                              name=f"seq-{config.cell}")
+
+
+def gate_layers(model: RowRNN) -> dict[str, nn.Linear]:
+    """The gate matrices a compression method acts on: ``{"ih": …, "rnn.hh": …}``."""
+    if not isinstance(model, RowRNN):
+        raise TypeError(f"model must be a RowRNN, got {type(model).__name__}")
+    return {"ih": model.ih, "rnn.hh": model.rnn.hh}
+
+
+def recurrent_macs(cell: str, hidden: int, steps: int = 28, row_size: int = 28, n_classes: int = 10) -> int:
+    """MACs per sample of a :class:`RowRNN` in closed form: ``T·G·H·(I + H) + H·C``."""
+    g = _GATES[_check_cell(cell)]
+    return steps * g * hidden * (row_size + hidden) + hidden * n_classes

@@ -1,0 +1,159 @@
+"""Tests of companion.search: budget always met (property), seeded reproducibility, elitism over the
+uniform start, repair, bad input, policies applied to a real network, the chapter's exercises."""
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from companion import exercises, search, sparsity, train
+
+LAYERS = ("a", "b", "c")
+SPACE = search.SearchSpace(LAYERS, sparsities=(0.0, 0.5, 0.8, 0.9), bits=(8, 4, 2))
+
+
+def toy_cost(weights):
+    """Separable, monotone: Σ w_l · (1 − s_l) · b_l (like memory traffic of a sparse engine)."""
+    return lambda p: sum(w * (1 - s) * b for w, s, b in zip(weights, p.sparsity, p.bits))
+
+
+def toy_score(sens):
+    """Higher is better; each layer loses accuracy with sparsity and with fewer bits, by its sensitivity."""
+    return lambda p: 100 - sum(k * (s ** 2 + (8 - b) / 8) for k, s, b in zip(sens, p.sparsity, p.bits))
+
+
+weights_st = st.lists(st.floats(1.0, 100.0), min_size=3, max_size=3)
+sens_st = st.lists(st.floats(0.1, 10.0), min_size=3, max_size=3)
+
+
+@settings(max_examples=25, deadline=None)
+@given(w=weights_st, k=sens_st, frac=st.floats(0.0, 1.0), seed=st.integers(0, 10_000))
+def test_search_respects_budget_and_beats_its_uniform_start(w, k, frac, seed):
+    cost, score = toy_cost(w), toy_score(k)
+    lo, hi = search.min_cost(SPACE, cost), cost(SPACE.least_compressed())
+    budget = lo + frac * (hi - lo)
+    uni = search.best_uniform(SPACE, cost, score, budget)
+    assert uni.cost <= budget and uni.budget_met
+    res = search.evolutionary_search(SPACE, cost, score, budget, population=6, generations=3, seed=seed,
+                                     start=[uni.policy])
+    assert res.cost <= budget + 1e-9 and res.budget_met
+    assert res.score >= uni.score  # elitism: the uniform start is never lost
+    assert list(res.history) == sorted(res.history)  # best score never decreases
+
+
+@settings(max_examples=10, deadline=None)
+@given(w=weights_st, k=sens_st, seed=st.integers(0, 1000))
+def test_search_is_reproducible_with_a_seed(w, k, seed):
+    cost, score = toy_cost(w), toy_score(k)
+    budget = 0.3 * cost(SPACE.least_compressed())
+    budget = max(budget, search.min_cost(SPACE, cost))
+    a = search.evolutionary_search(SPACE, cost, score, budget, population=6, generations=4, seed=seed)
+    b = search.evolutionary_search(SPACE, cost, score, budget, population=6, generations=4, seed=seed)
+    assert a.policy == b.policy and a.history == b.history and a.evaluations == b.evaluations
+
+
+def test_search_finds_the_exhaustive_optimum_on_a_small_problem():
+    cost, score = toy_cost([50.0, 5.0, 1.0]), toy_score([1.0, 5.0, 10.0])
+    budget = 0.25 * cost(SPACE.least_compressed())
+    best = max((SPACE.policy(si, bi) for si in __import__("itertools").product(range(4), repeat=3)
+                for bi in __import__("itertools").product(range(3), repeat=3)),
+               key=lambda p: (score(p) if cost(p) <= budget else -1e9))
+    res = search.evolutionary_search(SPACE, cost, score, budget, population=16, generations=15, seed=0)
+    assert res.score == pytest.approx(score(best))
+    uni = search.best_uniform(SPACE, cost, score, budget)
+    assert res.score > uni.score  # the heterogeneous layers reward a per-layer policy
+
+
+def test_repair_only_compresses_until_it_fits():
+    cost = toy_cost([10.0, 10.0, 10.0])
+    p = SPACE.least_compressed()
+    assert search.repair(SPACE, p, cost, cost(p)) == p
+    budget = 0.5 * cost(p)
+    q = search.repair(SPACE, p, cost, budget)
+    assert cost(q) <= budget
+    assert all(s2 >= s1 for s1, s2 in zip(p.sparsity, q.sparsity)) and all(b2 <= b1 for b1, b2 in zip(p.bits, q.bits))
+
+
+def test_budget_below_smallest_cost_is_a_clear_error():
+    cost, score = toy_cost([1.0, 1.0, 1.0]), toy_score([1.0, 1.0, 1.0])
+    lowest = search.min_cost(SPACE, cost)
+    with pytest.raises(ValueError, match="below the smallest achievable cost"):
+        search.evolutionary_search(SPACE, cost, score, 0.5 * lowest)
+    with pytest.raises(ValueError, match="below the smallest achievable cost"):
+        search.best_uniform(SPACE, cost, score, 0.5 * lowest)
+    with pytest.raises(ValueError, match="budget must be a number > 0"):
+        search.evolutionary_search(SPACE, cost, score, -1.0)
+
+
+def test_bad_arguments():
+    cost, score = toy_cost([1.0, 1.0, 1.0]), toy_score([1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="population must be"):
+        search.evolutionary_search(SPACE, cost, score, 10.0, population=1)
+    with pytest.raises(ValueError, match="mutation must be"):
+        search.evolutionary_search(SPACE, cost, score, 10.0, mutation=2.0)
+    with pytest.raises(TypeError, match="score must be"):
+        search.evolutionary_search(SPACE, cost, None, 10.0)
+    with pytest.raises(TypeError, match="space must be"):
+        search.evolutionary_search("fc1", cost, score, 10.0)
+    with pytest.raises(ValueError, match="sparsities must be"):
+        search.SearchSpace(LAYERS, sparsities=(0.5, 1.0))
+    with pytest.raises(ValueError, match="bits must be"):
+        search.SearchSpace(LAYERS, bits=(0, 4))
+    with pytest.raises(ValueError, match="distinct layer names"):
+        search.SearchSpace(("a", "a"))
+    with pytest.raises(ValueError, match="same non-zero length"):
+        search.Policy(("a",), (0.5, 0.5), (4,))
+    with pytest.raises(ValueError, match="start policies"):
+        search.evolutionary_search(SPACE, cost, score, 10.0, start=[search.SearchSpace(("x",)).uniform(0, 8)])
+
+
+def test_space_size_and_grid_order():
+    space = search.SearchSpace(("x", "y"), sparsities=(0.9, 0.0, 0.5), bits=(2, 8))
+    assert space.sparsities == (0.0, 0.5, 0.9) and space.bits == (8, 2)
+    assert space.size() == 36
+    assert space.most_compressed() == search.Policy(("x", "y"), (0.9, 0.9), (2, 2))
+
+
+def test_apply_policy_on_lenet300():
+    base = train.baseline("lenet300", progress=False)
+    pol = search.Policy(("fc1", "fc2", "fc3"), (0.9, 0.5, 0.0), (2, 4, 8))
+    out = search.apply_policy(base, pol)
+    sp = sparsity.layer_sparsities(out)
+    # quantization may round further small weights to zero (never revives a pruned one)
+    assert sp["fc1"] >= 0.9 - 1e-6 and sp["fc2"] >= 0.5 - 1e-6 and sp["fc3"] < 0.5
+    for name, bits in pol.bit_map.items():
+        w = getattr(out, name).weight.detach()
+        for row in w[:5]:  # per output channel: at most 2^b distinct levels, zero included
+            assert len(torch.unique(row)) <= 2 ** bits
+    assert torch.equal(base.fc1.weight, train.baseline("lenet300", progress=False).fc1.weight)  # original untouched
+    with pytest.raises(ValueError, match="lacks"):
+        search.apply_policy(base, search.Policy(("conv1",), (0.5,), (4,)))
+
+
+def test_accelerator_cost_is_monotone_in_sparsity_and_bits():
+    from companion import metrics
+    table = metrics.module_layer_table(train.baseline("lenet300", progress=False))
+    cost = search.accelerator_cost(search.book_architecture(), table)
+    sp = search.DEFAULT_SPACE
+    assert cost(sp.uniform(0.9, 4)) < cost(sp.uniform(0.5, 4)) < cost(sp.uniform(0.5, 8))
+    lat = search.accelerator_cost(search.book_architecture(), table, metric="latency_cycles")
+    assert lat(sp.uniform(0.9, 8)) <= lat(sp.uniform(0.0, 8))
+    with pytest.raises(ValueError, match="metric must be"):
+        search.accelerator_cost(search.book_architecture(), table, metric="area")
+
+
+def test_policy_spec_round_trip():
+    p = search.Policy(("fc1", "fc2"), (0.9, 0.5), (3, 8))
+    assert search.policy_from_spec(p.as_spec()) == p
+
+
+def test_chapter_exercises_accept_the_solutions(capsys):
+    from companion import robustness
+    assert exercises.check("ch8.space_size", 35 ** 4)
+    assert exercises.check("ch8.fgsm_linf", 0.1)
+    assert exercises.check("ch8.linear_fgsm", robustness.linear_fgsm_closed_form)
+    with pytest.raises(exercises.ExerciseError):
+        exercises.check("ch8.space_size", 35 * 4)
+    with pytest.raises(exercises.ExerciseError):
+        exercises.check("ch8.linear_fgsm", lambda W, b, x, y, eps: x)
+    assert not exercises.check("ch8.beat_uniform", None)
+    with pytest.raises(exercises.ExerciseError, match="over budget"):
+        exercises.check("ch8.beat_uniform", search.DEFAULT_SPACE.uniform(0.0, 8))

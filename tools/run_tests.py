@@ -1,0 +1,46 @@
+"""The whole test suite: unit and property tests, notebooks (nbval), the book build, browser tests.
+
+Installs what the tests need beyond the Python packages (Chromium from Debian packages when
+running as root on a machine without it), then runs one pytest session.
+
+    python tools/run_tests.py            # everything
+    python tools/run_tests.py -k metrics # extra arguments go to pytest
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ensure_chromium() -> None:
+    if shutil.which("chromium") or shutil.which("chromium-browser"):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        print("!! Chromium is missing and cannot be installed here: browser tests will be skipped", flush=True)
+        return
+    print("== installing Chromium (Debian packages)", flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+
+
+def main(argv: list[str]) -> int:
+    ensure_chromium()
+    notebooks = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    cmd = [sys.executable, "-m", "pytest", "tests", *notebooks,
+           "--nbval-lax", "--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
+           "--nbval-cell-timeout", "900", "-p", "no:cacheprovider", "--durations", "15", *argv]
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    env.pop("MPLBACKEND", None)
+    print("==", " ".join(cmd), flush=True)
+    return subprocess.run(cmd, cwd=ROOT, env=env).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
