@@ -54,7 +54,7 @@ __all__ = [
     # search
     "SearchSpace", "Candidate", "sample_arch", "mutate", "search", "pareto_front",
     # practice
-    "latency_ms", "WIDTH_GRID",
+    "proxy_score", "run_search", "conv_intensity", "latency_ms", "latency_comparison", "WIDTH_GRID", "MNIST_VARIANTS",
 ]
 
 
@@ -647,6 +647,13 @@ def train_compact(config: ArchConfig, *, epochs: int = 20, lr: float = 3e-3, bat
                               name="compact")
 
 
+#: The hand-designed compact MNIST networks of the chapter, one per block type, all within a
+#: fifth of the baseline CNN's MACs (4.83 M): plain 3x3 convs (the control), depthwise-separable,
+#: Fire, inverted residual, ShuffleNet.
+MNIST_VARIANTS: tuple[ArchConfig, ...] = (
+    ArchConfig("conv", 0.5, 1), ArchConfig("dwsep", 1.0, 2), ArchConfig("fire", 0.75, 2),
+    ArchConfig("inverted", 0.5, 2), ArchConfig("shuffle", 1.5, 3))
+
 # --- a tiny architecture search --------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -790,7 +797,62 @@ def pareto_front(costs: Sequence[float], scores: Sequence[float]) -> list[int]:
     return sorted(front, key=lambda i: (costs[i], -scores[i]))
 
 
+def proxy_score(config: ArchConfig, *, epochs: int = 2, lr: float = 3e-3, batch_size: int = 64, seed: int = 0,
+                split: str = "val") -> float:
+    """The search's cheap stand-in for "how good is this architecture": accuracy (%) on ``split``
+    after ``epochs`` of training from scratch (no cache; short training ranks architectures
+    roughly as long training does — the proxy of early NAS work, e.g. Zoph & Le 2017's
+    reduced settings)."""
+    from . import train
+    if split == "test":
+        raise ValueError("the search must not look at the test split; use 'val' (or 'train')")
+    model = build_compact(config, seed)
+    train.fit(model, epochs=_pos_int("epochs", epochs), lr=lr, batch_size=batch_size, seed=seed, progress=False)
+    return train.evaluate(model, split)
+
+
+def run_search(*, n_candidates: int = 12, mac_budget: int | None = None, proxy_epochs: int = 2,
+               strategy: str = "evolution", space: SearchSpace = SearchSpace(), population: int = 4,
+               sample_size: int = 2, seed: int = 0, progress: bool = True) -> list[Candidate]:
+    """:func:`search` with :func:`proxy_score`, cached on disk (the key holds every setting)."""
+    from . import train
+    from tqdm.auto import tqdm
+    spec = {"nas": dict(n_candidates=n_candidates, mac_budget=mac_budget, proxy_epochs=proxy_epochs,
+                        strategy=strategy, space=asdict(space), population=population, sample_size=sample_size,
+                        seed=seed), "arch_version": ARCH_VERSION, "proxy": {"lr": 3e-3, "batch_size": 64, "split": "val"}}
+
+    def compute():
+        bar = tqdm(total=n_candidates, desc="architecture search", disable=not progress, leave=False)
+
+        def score(cfg):
+            acc = proxy_score(cfg, epochs=proxy_epochs, seed=seed)
+            bar.update(1)
+            bar.set_postfix_str(f"{cfg.label}: {acc:.1f} %")
+            return acc
+        found = search(score, n_candidates=n_candidates, mac_budget=mac_budget, strategy=strategy, space=space,
+                       population=population, sample_size=sample_size, seed=seed)
+        bar.close()
+        return [{"config": asdict(c.config), "params": c.params, "macs": c.macs, "score": c.score} for c in found]
+
+    rows = train.cached_result(spec, compute, name="compact-nas")
+    return [Candidate(ArchConfig(**r["config"]), r["params"], r["macs"], r["score"]) for r in rows]
+
+
 # --- practice: measured latency --------------------------------------------------------------
+
+def conv_intensity(c_in: int, c_out: int, h: int, w: int, k: int = 3, *, stride: int = 1, groups: int = 1,
+                   bytes_per_value: int = 4) -> float:
+    """MACs per byte of a conv that reads its input and weights and writes its output once:
+    ``macs / (bytes · (c_in·h·w + weights + c_out·h_o·w_o))``.
+
+    A depthwise conv does ``k²`` MACs per output element and so stays near ``k² / (2·bytes)``
+    MAC/byte — far left of any CPU's roofline ridge: memory-bound. A pointwise conv does
+    ``c_in`` per output element and grows with the channel count (cf. chapter 1's roofline).
+    """
+    cost = conv_cost(c_in, c_out, h, w, k, stride=stride, groups=groups)
+    _pos_int("bytes_per_value", bytes_per_value)
+    return cost.macs / (bytes_per_value * (c_in * h * w + cost.params + cost.activations))
+
 
 @torch.no_grad()
 def latency_ms(module: nn.Module, input_shape: Sequence[int], *, repeats: int = 30, warmup: int = 5,
@@ -823,6 +885,34 @@ def latency_ms(module: nn.Module, input_shape: Sequence[int], *, repeats: int = 
         return statistics.median(times)
     finally:
         torch.set_num_threads(old)
+
+
+def latency_comparison(c_in: int, c_out: int, side: int, *, k: int = 3, batch: int = 1, repeats: int = 30,
+                       threads: int | None = 1) -> dict[str, float]:
+    """Measured CPU time of a standard kxk conv against a depthwise-separable one of the same
+    output shape (``[batch, c_out, side, side]``, stride 1, no BN/ReLU), with their MACs.
+
+    Returns ``macs_standard``, ``macs_separable``, ``mac_ratio`` and ``ms_standard``,
+    ``ms_depthwise``, ``ms_pointwise``, ``ms_separable``, ``speedup`` (medians of :func:`latency_ms`).
+    """
+    for nm, v in (("c_in", c_in), ("c_out", c_out), ("side", side), ("k", k), ("batch", batch)):
+        _pos_int(nm, v)
+    gen_state = torch.random.get_rng_state()
+    torch.manual_seed(0)
+    std = nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False)
+    dw = nn.Conv2d(c_in, c_in, k, padding=k // 2, groups=c_in, bias=False)
+    pw = nn.Conv2d(c_in, c_out, 1, bias=False)
+    torch.random.set_rng_state(gen_state)
+    shape = (batch, c_in, side, side)
+    out = {"macs_standard": conv_cost(c_in, c_out, side, side, k).macs,
+           "macs_separable": depthwise_separable_cost(c_in, c_out, side, side, k=k, norm=False).macs}
+    out["mac_ratio"] = out["macs_standard"] / out["macs_separable"]
+    out["ms_standard"] = latency_ms(std, shape, repeats=repeats, threads=threads)
+    out["ms_depthwise"] = latency_ms(dw, shape, repeats=repeats, threads=threads)
+    out["ms_pointwise"] = latency_ms(pw, shape, repeats=repeats, threads=threads)
+    out["ms_separable"] = latency_ms(nn.Sequential(dw, pw), shape, repeats=repeats, threads=threads)
+    out["speedup"] = out["ms_standard"] / out["ms_separable"]
+    return out
 
 
 # --- exercises (companion.exercises.check("ch2.<name>", answer)) -----------------------------
@@ -871,3 +961,4 @@ exercises.register(
                        hint="MACs grow about with width²·resolution²: estimate, then check with mobilenet_v1_table(width, 160).macs.",
                        explain=lambda a: f"α = {a:g}: {mobilenet_v1_table(a, 160).macs / 1e6:.0f} M MACs."),
     level="hard")
+

@@ -57,7 +57,8 @@ __all__ = [
     "ActQuant", "attach_activation_quant_", "prepare_qat_", "bake_", "GradQuant",
     "attach_gradient_quant_", "quant_layers", "quantized_size_bits", "layer_sensitivity", "assign_bits",
     "dynamic_int8", "time_forward_ms", "calibrate_activations_", "WEIGHT_KINDS", "build_quantized",
-    "train_quantized",
+    "train_quantized", "RECIPES",
+    "qat_sweep_recipe", "grad_sweep_recipe",
 ]
 
 SCHEMES = ("affine", "symmetric")
@@ -830,16 +831,22 @@ class ActQuant(nn.Module):
     ``mode``: ``"observe"`` records values (for :func:`calibrate_range`), ``"quant"`` applies
     ``bits``-bit affine fake quantization with the STE on the frozen range ``(lo, hi)``;
     during training (``"qat"``) the range follows an exponential moving average of each
-    batch's min/max (Jacob et al. 2018). ``bits=1`` gives binary activations ``{0, α}`` — the
+    batch's min/max (Jacob et al. 2018) — or, with ``clip="pact"``, the upper end is a
+    learned clip ``α`` (PACT, Choi et al. 2018: ``y = Q(min(x, α))``, ``∂y/∂α = 1`` where
+    ``x ≥ α``), initialised at the ``init_percentile`` of the first batch; PACT assumes
+    non-negative inputs (after a ReLU). ``bits=1`` gives binary activations ``{0, α}`` — the
     form a binary activation takes after a ReLU (DoReFa-Net's 1-bit activations).
     """
 
-    def __init__(self, bits: int, *, momentum: float = 0.1):
+    def __init__(self, bits: int, *, momentum: float = 0.1, clip: str = "ema", init_percentile: float = 99.0):
         super().__init__()
         qrange(bits)
         if not 0 < momentum <= 1:
             raise ValueError(f"momentum must be in (0, 1], got {momentum!r}")
-        self.bits, self.momentum = bits, momentum
+        if clip not in ("ema", "pact"):
+            raise ValueError(f"clip must be 'ema' or 'pact', got {clip!r}")
+        self.bits, self.momentum, self.clip, self.init_percentile = bits, momentum, clip, init_percentile
+        self.alpha = nn.Parameter(torch.tensor(1.0)) if clip == "pact" else None
         self.mode = "observe"
         self.observed: list[torch.Tensor] = []
         self.register_buffer("lo", torch.tensor(0.0))
@@ -855,6 +862,18 @@ class ActQuant(nn.Module):
         if self.mode == "observe":
             self.observed.append(x.detach().reshape(-1).cpu())
             return x
+        if self.clip == "pact" and self.mode == "qat":
+            if not bool(self.initialised):
+                if float(x.detach().min()) < 0:
+                    raise ValueError("PACT clipping needs non-negative inputs (after a ReLU); use clip='ema'")
+                with torch.no_grad():
+                    self.alpha.fill_(max(float(torch.quantile(x.detach().reshape(-1)[:100_000].float(),
+                                                              self.init_percentile / 100)), 1e-3))
+                self.set_range(0.0, float(self.alpha.detach()))
+            alpha = self.alpha.abs() + 1e-6
+            qp = qparams_from_range(0.0, float(alpha.detach()), self.bits)
+            xc = torch.minimum(x, alpha)  # gradient to alpha where x >= alpha
+            return FakeQuantSTE.apply(xc, qp.scale.to(x.device), qp.zero_point.to(x.device, x.dtype), qp.qmin, qp.qmax)
         if self.mode == "qat" and self.training:
             lo, hi = float(x.detach().min()), float(x.detach().max())
             if not bool(self.initialised):
@@ -869,7 +888,7 @@ class ActQuant(nn.Module):
 
 
 def attach_activation_quant_(model: nn.Module, bits: int | Mapping[str, int], *, layers: Iterable[str] | None = None,
-                             skip_first: bool = False) -> dict[str, ActQuant]:
+                             skip_first: bool = False, clip: str = "ema") -> dict[str, ActQuant]:
     """Insert an :class:`ActQuant` in front of each conv/linear layer (a forward pre-hook), in place.
 
     Returns ``{layer name: quantizer}``; the quantizers start in ``"observe"`` mode.
@@ -880,7 +899,7 @@ def attach_activation_quant_(model: nn.Module, bits: int | Mapping[str, int], *,
         if skip_first and i == 0:
             continue
         b = bits[name] if isinstance(bits, Mapping) else bits
-        aq = ActQuant(b)
+        aq = ActQuant(b, clip=clip)
         layer.add_module("act_quant", aq)
         layer.register_forward_pre_hook(lambda m, args: (m.act_quant(args[0]),) + tuple(args[1:]))
         out[name] = aq
@@ -905,7 +924,7 @@ def calibrate_activations_(model: nn.Module, quantizers: Mapping[str, ActQuant],
 
 
 def prepare_qat_(model: nn.Module, weight: Callable[[str, nn.Module], nn.Module] | nn.Module | None,
-                 act_bits: int | None = None, *, skip_first_act: bool = False) -> dict[str, ActQuant]:
+                 act_bits: int | None = None, *, skip_first_act: bool = False, act_clip: str = "ema") -> dict[str, ActQuant]:
     """Attach a weight parametrization to every conv/linear layer (a module, copied per layer,
     e.g. ``FakeQuantWeight(4)``, or a factory ``weight(name, layer)``) and, with ``act_bits``,
     activation quantizers in ``"qat"`` mode; in place. Train with
@@ -916,7 +935,7 @@ def prepare_qat_(model: nn.Module, weight: Callable[[str, nn.Module], nn.Module]
             parametrize.register_parametrization(layer, "weight", p, unsafe=True)
     acts = {}
     if act_bits is not None:
-        acts = attach_activation_quant_(model, act_bits, skip_first=skip_first_act)
+        acts = attach_activation_quant_(model, act_bits, skip_first=skip_first_act, clip=act_clip)
         for q in acts.values():
             q.mode = "qat"
     return acts
@@ -1048,9 +1067,31 @@ def _weight_factory(kind: str, bits: int | None):
     raise ValueError(f"weight kind must be one of {WEIGHT_KINDS}, got {kind!r}")
 
 
+#: Named training recipes of the chapter (keyword arguments of :func:`train_quantized`).
+RECIPES: dict[str, dict] = {
+    "qat4": dict(weight="uniform", bits=4, act_bits=4, act_clip="pact", epochs=3),
+    "twn": dict(weight="ternary", bits=None, epochs=4),
+    "ttq": dict(weight="ttq", bits=None, epochs=4),
+    "binaryconnect": dict(weight="binary", bits=None, epochs=6),
+    "xnor_weights": dict(weight="xnor", bits=None, epochs=6),
+    "bnn": dict(weight="binary", bits=None, act_bits=1, act_clip="pact", epochs=6),
+    "xnor_net": dict(weight="xnor", bits=None, act_bits=1, act_clip="pact", epochs=6),
+}
+
+
+def qat_sweep_recipe(bits: int) -> dict:
+    """Weights-only QAT at ``bits`` (per-channel symmetric; 1 bit = sign·mean|w|), 2 epochs from the baseline."""
+    return dict(weight="uniform", bits=bits, epochs=2)
+
+
+def grad_sweep_recipe(grad_bits: int) -> dict:
+    """DoReFa/WAGE-style training from scratch: 8-bit weights and activations, ``grad_bits``-bit errors."""
+    return dict(weight="uniform", bits=8, act_bits=8, grad_bits=grad_bits, epochs=3, from_baseline=False)
+
+
 def build_quantized(model_name: str, weight: str = "uniform", bits: int | None = 4, *, act_bits: int | None = None,
                     grad_bits: int = 32, skip_first_act: bool = True, from_baseline: bool = True,
-                    seed: int = 0) -> nn.Module:
+                    seed: int = 0, act_clip: str = "ema") -> nn.Module:
     """A ``model_name`` network ready for quantization-aware training (untrained wrappers).
 
     ``weight``: ``"float"``, ``"uniform"`` (``bits``-bit per-channel symmetric, STE),
@@ -1065,7 +1106,7 @@ def build_quantized(model_name: str, weight: str = "uniform", bits: int | None =
     model = _train.baseline(model_name, progress=False) if from_baseline else _models.build(model_name, seed=seed)
     if weight == "uniform":
         _check_bits(bits)
-    prepare_qat_(model, _weight_factory(weight, bits), act_bits, skip_first_act=skip_first_act)
+    prepare_qat_(model, _weight_factory(weight, bits), act_bits, skip_first_act=skip_first_act, act_clip=act_clip)
     if grad_bits < 32:
         attach_gradient_quant_(model, grad_bits, seed=seed)
     return model
@@ -1082,7 +1123,8 @@ def _clip_latent(limit: float):
 
 def train_quantized(model_name: str, weight: str = "uniform", bits: int | None = 4, *, act_bits: int | None = None,
                     grad_bits: int = 32, epochs: int = 3, lr: float = 1e-3, from_baseline: bool = True,
-                    skip_first_act: bool = True, seed: int = 0, progress: bool = True) -> nn.Module:
+                    skip_first_act: bool = True, seed: int = 0, act_clip: str = "ema",
+                    progress: bool = True) -> nn.Module:
     """Train (or load from the cache) a quantized network: :func:`build_quantized`, then
     :func:`companion.train.fit` for ``epochs`` with Adam at ``lr``. Binary/ternary latent
     weights are clipped to [−1, 1] after each step (BinaryConnect). The returned model keeps
@@ -1090,9 +1132,10 @@ def train_quantized(model_name: str, weight: str = "uniform", bits: int | None =
     from . import train as _train
     spec = {"ch4": "train_quantized", "v": 1, "model": model_name, "weight": weight, "bits": bits,
             "act_bits": act_bits, "grad_bits": grad_bits, "epochs": epochs, "lr": lr,
-            "from_baseline": from_baseline, "skip_first_act": skip_first_act, "seed": seed}
+            "from_baseline": from_baseline, "skip_first_act": skip_first_act, "seed": seed, "act_clip": act_clip}
     make = lambda: build_quantized(model_name, weight, bits, act_bits=act_bits, grad_bits=grad_bits,  # noqa: E731
-                                   skip_first_act=skip_first_act, from_baseline=from_baseline, seed=seed)
+                                   skip_first_act=skip_first_act, from_baseline=from_baseline, seed=seed,
+                                   act_clip=act_clip)
     callbacks = [_clip_latent(1.0)] if weight in ("binary", "xnor", "ternary", "ttq") else []
     label = f"{model_name} W{bits if weight == 'uniform' else weight}" + (f"A{act_bits}" if act_bits else "") + \
         (f"G{grad_bits}" if grad_bits < 32 else "")

@@ -31,7 +31,7 @@ from torch import nn
 from . import data
 
 __all__ = ["Normalization", "MNIST_NORMALIZATION", "fgsm", "pgd", "attack_accuracy", "robustness_curve",
-           "linear_fgsm_closed_form"]
+           "linear_fgsm_closed_form", "robustness_table"]
 
 
 @dataclass(frozen=True)
@@ -202,3 +202,20 @@ def linear_fgsm_closed_form(weight: torch.Tensor, bias: torch.Tensor | None, x: 
     p = torch.softmax(z, dim=1)
     onehot = nn.functional.one_hot(y, weight.shape[0]).to(p.dtype)
     return x + eps * ((p - onehot) @ weight).sign()
+
+
+def robustness_table(models: dict[str, nn.Module], eps_values: Sequence[float], *,
+                     attacks: Sequence[str] = ("fgsm", "pgd"), split: str | tuple = "test", n: int | None = None,
+                     pgd_steps: int = 10, seed: int = 0) -> list[dict]:
+    """Adversarial accuracy of several models: one row ``{"model", "attack", "eps", "accuracy"}`` per
+    combination (``eps`` in pixel units; PGD with ``pgd_steps`` steps and a seeded random start)."""
+    if not isinstance(models, dict) or not models:
+        raise ValueError("models must be a non-empty dict name -> nn.Module")
+    rows = []
+    for name, model in models.items():
+        for attack in attacks:
+            kw = {"steps": pgd_steps, "seed": seed} if attack == "pgd" else {}
+            for eps in eps_values:
+                rows.append({"model": name, "attack": attack, "eps": float(eps),
+                             "accuracy": attack_accuracy(model, eps, attack=attack, split=split, n=n, **kw)})
+    return rows

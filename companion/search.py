@@ -36,7 +36,7 @@ from torch import nn
 from . import exercises, metrics, quantization, sparsity, train
 
 __all__ = ["Policy", "SearchSpace", "SearchResult", "repair", "evolutionary_search", "best_uniform",
-           "min_cost", "apply_policy", "accelerator_cost", "proxy_score", "finetune_policy", "DEFAULT_SPACE",
+           "min_cost", "apply_policy", "policy_size_bits", "accelerator_cost", "proxy_score", "finetune_policy", "DEFAULT_SPACE",
            "BOOK_BUDGET_FRACTION", "book_architecture", "book_problem", "compare_with_uniform",
            "policy_from_spec"]
 
@@ -316,6 +316,25 @@ def apply_policy(model: nn.Module, policy: Policy) -> nn.Module:
                                          layers=list(policy.layers))
 
 
+def policy_size_bits(model: nn.Module, policy: Policy, *, fmt: str = "auto") -> int:
+    """Storage of ``model``'s policy layers with every overhead: each weight matrix in ``fmt``
+    (``"csr"``: values at the policy's bits + column indices + row pointers, chapter 5's
+    :func:`~companion.sparsity.sparse_size_bits`; ``"dense"``; ``"auto"``: the smaller of the two
+    per layer, as an encoder would choose), plus float32 biases."""
+    if fmt not in ("auto", "csr", "dense"):
+        raise ValueError(f"fmt must be 'auto', 'csr' or 'dense', got {fmt!r}")
+    _check_policy_layers(model, policy)
+    layers = sparsity.prunable_layers(model)
+    total = 0
+    for name, bits in policy.bit_map.items():
+        m = layers[name]
+        w, b = m.weight.detach(), min(bits, 32)
+        sizes = {f: sparsity.sparse_size_bits(w, f, value_bits=b) for f in ("csr", "dense") if fmt in (f, "auto")}
+        total += min(sizes.values())
+        total += metrics.storage_bits(m.bias.numel(), 32) if m.bias is not None else 0
+    return total
+
+
 def accelerator_cost(arch, layers, *, metric: str = "energy_pj") -> Callable[[Policy], float]:
     """``cost(policy)``: the accelerator model's ``metric`` (``"energy_pj"`` or ``"latency_cycles"``)
     for the network ``layers`` (a layer table) with densities ``1 − s`` and weight bits ``b``."""
@@ -349,7 +368,9 @@ def finetune_policy(model_name: str, policy: Policy, *, epochs: int = 2, lr: flo
         raise TypeError(f"policy must be a Policy, got {type(policy).__name__}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
-    spec = {"ch8": "finetune_policy", "v": 1, "model": model_name, "policy": policy.as_spec(), "epochs": epochs,
+    # the retrained (pruned, float) model depends on the sparsities only; bits are applied after
+    spec = {"ch8": "finetune_policy", "v": 2, "model": model_name, "layers": list(policy.layers),
+            "sparsity": list(policy.sparsity), "epochs": epochs,
             "lr": lr, "seed": seed, "baseline": train.baseline_config(model_name).__dict__}
 
     def make():

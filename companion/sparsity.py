@@ -29,7 +29,8 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import asdict, dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
@@ -53,7 +54,9 @@ __all__ = [
     "relative_index_encode", "relative_index_decode", "relative_index_size_bits", "bitmask_size_bits",
     "sparse_size_bits", "sparse_storage", "FORMATS",
     # analysis and speed
-    "sensitivity_sweep", "sparsities_from_sensitivity", "time_sparse_linear",
+    "sensitivity_sweep", "sparsities_from_sensitivity", "time_sparse_linear", "baseline_sensitivity",
+    # cached recipes of the chapter
+    "METHODS", "pruned_model", "channel_pruned_model", "group_lasso_model", "nm_pruned_model",
 ]
 
 _LAYER_TYPES = (nn.Linear, nn.Conv2d)
@@ -880,7 +883,9 @@ def time_sparse_linear(out_features: int, in_features: int, sparsities: Sequence
     for s in sparsities:
         s = _check_sparsity(s)
         ws = w * magnitude_mask(w, s)
-        w_csr = ws.to_sparse_csr()
+        with warnings.catch_warnings():  # "sparse CSR support is in beta"
+            warnings.simplefilter("ignore")
+            w_csr = ws.to_sparse_csr()
         for b in batch_sizes:
             x = torch.randn(in_features, b, generator=gen)
 
@@ -903,6 +908,102 @@ def time_sparse_linear(out_features: int, in_features: int, sparsities: Sequence
     return rows
 
 
+
+# --- cached recipes (what the chapter trains; each result is cached on disk) ------------------
+
+METHODS = ("one-shot", "iterative", "gradual")
+
+
+def _baseline_key(name: str) -> str:
+    return train.cache_key({"baseline": asdict(train.baseline_config(name))})
+
+
+def pruned_model(name: str, targets: float | Mapping[str, float], *, method: str = "gradual", epochs: int = 6,
+                 steps: int = 3, lr: float = 5e-4, weight_decay: float = 1e-4, seed: int = 0,
+                 progress: bool = True) -> nn.Module:
+    """The baseline ``name`` pruned to ``targets`` and retrained, baked and cached on disk.
+
+    ``method``: ``"one-shot"`` (prune once, retrain ``epochs``; ``epochs=0`` = no retraining),
+    ``"iterative"`` (:func:`iterative_prune`, ``steps`` rounds sharing the ``epochs``) or
+    ``"gradual"`` (:func:`gradual_prune` over ``epochs``). Same epoch budget for all three.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
+    if method == "iterative" and (epochs % steps or epochs == 0):
+        raise ValueError(f"iterative pruning shares epochs over steps: {epochs} is not a positive multiple of {steps}")
+    if method == "gradual" and epochs == 0:
+        raise ValueError("gradual pruning needs epochs >= 1")
+    tg = dict(targets) if isinstance(targets, Mapping) else float(targets)
+    spec = {"pruned": name, "baseline": _baseline_key(name), "targets": tg, "method": method, "epochs": epochs,
+            "steps": steps if method == "iterative" else None, "lr": lr, "weight_decay": weight_decay, "seed": seed}
+
+    def run(model: nn.Module) -> None:
+        kw = dict(lr=lr, weight_decay=weight_decay, seed=seed, progress=progress)
+        if method == "one-shot":
+            prune_(model, tg)
+            if epochs:
+                train.fit(model, epochs=epochs, desc=f"retraining {name}", **kw)
+        elif method == "iterative":
+            iterative_prune(model, tg, steps=steps, epochs_per_step=epochs // steps, **kw)
+        else:
+            gradual_prune(model, tg, epochs=epochs, **kw)
+        bake_(model)
+
+    return train.cached_model(spec, lambda: train.baseline(name, progress=progress), run, name=f"pruned-{name}")
+
+
+def channel_pruned_model(name: str, sparsity: float | Mapping[str, float], *, epochs: int = 3, lr: float = 5e-4,
+                         weight_decay: float = 1e-4, seed: int = 0, base: nn.Module | None = None,
+                         base_key: str | None = None, progress: bool = True) -> nn.Module:
+    """The baseline ``name`` (or ``base``, identified by ``base_key``) with its lowest-L1 filters /
+    neurons removed by :func:`prune_channels`, fine-tuned ``epochs`` epochs; cached on disk."""
+    if (base is None) != (base_key is None):
+        raise ValueError("give both base and base_key (a string that identifies base) or neither")
+    plan = dict(sparsity) if isinstance(sparsity, Mapping) else float(sparsity)
+    spec = {"channel_pruned": name, "baseline": base_key or _baseline_key(name), "plan": plan, "epochs": epochs,
+            "lr": lr, "weight_decay": weight_decay, "seed": seed}
+    source = base if base is not None else train.baseline(name, progress=progress)
+
+    def fine_tune(model: nn.Module) -> None:
+        if epochs:
+            train.fit(model, epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed, progress=progress,
+                      desc=f"fine-tuning {name}")
+
+    return train.cached_model(spec, lambda: prune_channels(source, plan), fine_tune, name=f"chpruned-{name}")
+
+
+def group_lasso_model(name: str, strength: float, *, epochs: int = 4, lr: float = 5e-4, seed: int = 0,
+                      progress: bool = True) -> nn.Module:
+    """The baseline ``name`` retrained ``epochs`` epochs with :func:`group_lasso_penalty` (cached)."""
+    spec = {"group_lasso": name, "baseline": _baseline_key(name), "strength": strength, "epochs": epochs,
+            "lr": lr, "seed": seed}
+    return train.cached_model(spec, lambda: train.baseline(name, progress=progress),
+                              lambda m: train.fit(m, epochs=epochs, lr=lr, seed=seed, progress=progress,
+                                                  regularizer=group_lasso_penalty(strength),
+                                                  desc=f"group lasso {name}"),
+                              name=f"grouplasso-{name}")
+
+
+
+def nm_pruned_model(name: str, n: int, m: int, *, epochs: int = 2, lr: float = 5e-4, weight_decay: float = 1e-4,
+                    seed: int = 0, progress: bool = True) -> nn.Module:
+    """The baseline ``name`` with N:M masks (:func:`prune_nm_`, every layer whose input size divides
+    by ``m``), retrained ``epochs`` epochs with the masks attached, baked and cached."""
+    spec = {"nm_pruned": name, "baseline": _baseline_key(name), "n": n, "m": m, "epochs": epochs, "lr": lr,
+            "weight_decay": weight_decay, "seed": seed}
+
+    def run(model: nn.Module) -> None:
+        prune_nm_(model, n, m)
+        if epochs:
+            train.fit(model, epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed, progress=progress,
+                      desc=f"{n}:{m} retraining {name}")
+        bake_(model)
+
+    return train.cached_model(spec, lambda: train.baseline(name, progress=progress), run, name=f"nmpruned-{name}")
+
+
 #: The sparsities of the chapter's sensitivity sweep.
 SWEEP_SPARSITIES = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99)
 
@@ -910,8 +1011,7 @@ SWEEP_SPARSITIES = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99)
 def baseline_sensitivity(name: str, sparsities: Sequence[float] = SWEEP_SPARSITIES, split: str = "val",
                          progress: bool = False) -> dict[str, list[float]]:
     """:func:`sensitivity_sweep` of the cached baseline ``name`` (cached on disk; a few seconds the first time)."""
-    spec = {"sensitivity": name, "sparsities": list(sparsities), "split": split,
-            "baseline": train.cache_key({"baseline": train.asdict(train.baseline_config(name))})}
+    spec = {"sensitivity": name, "sparsities": list(sparsities), "split": split, "baseline": _baseline_key(name)}
     return train.cached_result(spec, lambda: sensitivity_sweep(train.baseline(name, progress=progress),
                                                                sparsities, split=split),
                                name=f"sensitivity-{name}")

@@ -26,6 +26,7 @@ GRU (Cho et al. 2014): ``r, z = σ(·)``, ``n = tanh(W_in x + b_in + r ⊙ (W_hn
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -33,7 +34,7 @@ from torch import nn
 from . import train
 
 __all__ = ["Recurrence", "RowRNN", "SeqConfig", "SEQ_BASELINE", "build_row_rnn", "seq_baseline",
-           "gate_layers", "recurrent_macs"]
+           "gate_layers", "recurrent_macs", "DEFAULT_SWEEP", "compress", "compression_sweep"]
 
 _GATES = {"gru": 3, "lstm": 4}
 
@@ -164,3 +165,76 @@ def recurrent_macs(cell: str, hidden: int, steps: int = 28, row_size: int = 28, 
     """MACs per sample of a :class:`RowRNN` in closed form: ``T·G·H·(I + H) + H·C``."""
     g = _GATES[_check_cell(cell)]
     return steps * g * hidden * (row_size + hidden) + hidden * n_classes
+
+
+# --- compressing a workload: the chapters' tools applied to any network ---------------------------
+
+#: What :func:`compression_sweep` tries by default: sparsity (chapter 5), weight bits (chapter 4),
+#: kept fraction of the SVD rank (chapter 3).
+DEFAULT_SWEEP = {"prune": (0.5, 0.7, 0.9, 0.95), "quantize": (8, 4, 3, 2), "low-rank": (0.5, 0.25, 0.125)}
+
+
+def compress(model: nn.Module, method: str, level: float, layers: Sequence[str]) -> nn.Module:
+    """A compressed copy of ``model``: the named ``nn.Linear`` layers (e.g. :func:`gate_layers`)
+
+    * ``"prune"`` — magnitude-pruned to sparsity ``level`` (``sparsity.prune_`` + ``bake_``);
+    * ``"quantize"`` — weights on a symmetric per-channel ``level``-bit grid (``quantization.quantize_weights``);
+    * ``"low-rank"`` — truncated SVD keeping ``round(level · min(m, n))`` singular values
+      (``decomposition.decompose``; at least 1) of the ``nn.Linear`` layers among ``layers``
+      (convolutions are left alone: chapter 3 factorises them with CP/Tucker instead).
+
+    No fine-tuning: the one-shot sensitivity of each layer type.
+    """
+    import copy
+    from . import decomposition, quantization, sparsity
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if isinstance(layers, str) or not layers:
+        raise ValueError(f"layers must be a non-empty list of layer names, got {layers!r}")
+    modules = dict(model.named_modules())
+    bad = [n for n in layers if not isinstance(modules.get(n), nn.Linear) and not isinstance(modules.get(n), nn.Conv2d)]
+    if bad:
+        raise ValueError(f"layers {bad} are not Linear/Conv2d layers of the model")
+    if method == "prune":
+        out = copy.deepcopy(model)
+        sparsity.prune_(out, {n: level for n in layers})
+        return sparsity.bake_(out)
+    if method == "quantize":
+        if isinstance(level, bool) or not float(level).is_integer():
+            raise ValueError(f"quantize needs an integer number of bits, got {level!r}")
+        return quantization.quantize_weights(model, int(level), scheme="symmetric", granularity="channel",
+                                             layers=list(layers))
+    if method == "low-rank":
+        if not 0 < level <= 1:
+            raise ValueError(f"low-rank level is the kept fraction of the rank, in (0, 1], got {level!r}")
+        plan = {n: decomposition.SVD(rank=max(1, round(level * min(modules[n].weight.shape))))
+                for n in layers if isinstance(modules[n], nn.Linear)}
+        if not plan:
+            raise ValueError(f"low-rank (SVD) applies to Linear layers; none among {list(layers)}")
+        return decomposition.decompose(model, plan)
+    raise ValueError(f"method must be 'prune', 'quantize' or 'low-rank', got {method!r}")
+
+
+def compression_sweep(model: nn.Module, layers: Sequence[str], sweep: Mapping[str, Sequence[float]] | None = None,
+                      *, split: str = "test") -> list[dict]:
+    """Accuracy (%) on ``split`` of :func:`compress` for every method and level of ``sweep``, and the
+    weight-storage ratio of the compressed layers (dense float32 / compressed, indices not counted:
+    prune ``1/(1−s)``, quantize ``32/b``, low-rank ``mn / (r(m+n))``)."""
+    sweep = dict(DEFAULT_SWEEP if sweep is None else sweep)
+
+    def nonzero_weights(m: nn.Module) -> int:
+        return sum(int((p != 0).sum()) for n in layers
+                   for k, p in m.get_submodule(n).named_parameters() if not k.endswith("bias"))
+
+    dense = sum(model.get_submodule(n).weight.numel() for n in layers)
+    rows = []
+    for method, levels in sweep.items():
+        for level in levels:
+            small = compress(model, method, level, layers)
+            if method == "quantize":
+                ratio = 32 / level
+            else:
+                ratio = dense / nonzero_weights(small)
+            rows.append({"method": method, "level": level, "accuracy": train.evaluate(small, split),
+                         "layer_ratio": ratio})
+    return rows

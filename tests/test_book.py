@@ -139,3 +139,23 @@ def test_static_sliders_change_the_frame(site, browser):
                 assert after != before, f"{page_path.name}: moving the control did not change the frame"
             page.close()
         assert players >= 2
+
+
+def test_slides_work_offline(browser, tmp_path):
+    """`./run.sh slides`: every deck opens with nothing fetched from outside and several slides."""
+    import subprocess
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "slides.py")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    decks = ROOT / ".build" / "slides"
+    with _serve(decks) as base:
+        for deck in sorted(decks.glob("*.slides.html")):
+            page = browser.new_page()
+            external, errors = [], []
+            page.on("request", lambda q: external.append(q.url) if not q.url.startswith((base, "data:", "blob:")) else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{base}/{deck.name}", wait_until="networkidle")
+            n = page.evaluate("document.querySelectorAll('.reveal .slides section').length")
+            page.close()
+            assert not external, f"{deck.name} requested {external[:3]}"
+            assert not errors, f"{deck.name}: {errors[:3]}"
+            assert n >= 5, f"{deck.name} has only {n} slides"

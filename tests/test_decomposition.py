@@ -127,11 +127,12 @@ def test_tucker2_chain_equals_conv_with_reconstructed_kernel_and_tensorly():
     x = torch.randn(2, 8, 6, 6, generator=_gen())
     ref = nn.functional.conv2d(x, t.dense_weight(), conv.bias, padding=1)
     torch.testing.assert_close(t(x), ref, atol=1e-5, rtol=1e-4)
+    backend_before = tl.get_backend()
     with tl.backend_context("pytorch"):
         (core, factors), _ = partial_tucker(conv.weight.detach().double(), rank=[4, 3], modes=[0, 1],
                                             init="svd", n_iter_max=100, tol=1e-8)
         oracle = tl.tenalg.multi_mode_dot(core, factors, modes=[0, 1])
-    assert tl.get_backend() == "numpy" or True  # the context leaves the global backend alone
+    assert tl.get_backend() == backend_before  # our calls never change the global backend
     assert abs(d.relative_error(conv.weight, t.dense_weight()) - d.relative_error(conv.weight, oracle)) < 1e-5
 
 
@@ -324,3 +325,28 @@ def test_plan_for_budget_meets_ratio_per_layer():
     assert d.tucker2_ranks_for_compression(50, 20, 5, 5, 0.5) == (50, 20)  # full ranks cost 27,900 > 25,000
     with pytest.raises(ValueError, match="conv must be"):
         d.plan_for_budget(model, 4, conv="svd")
+
+
+@settings(max_examples=8, deadline=None)
+@given(c_in=st.integers(1, 5), c_out=st.integers(1, 5), k=st.integers(1, 3), stride=st.integers(1, 2),
+       pad=st.integers(0, 1), seed=st.integers(0, 100), data=st.data())
+def test_tucker2_chain_equals_reconstructed_conv_property(c_in, c_out, k, stride, pad, seed, data):
+    torch.manual_seed(seed)
+    conv = nn.Conv2d(c_in, c_out, k, stride=stride, padding=pad)
+    ranks = (data.draw(st.integers(1, c_out)), data.draw(st.integers(1, c_in)))
+    t = d.Tucker2Conv2d.from_conv(conv, ranks)
+    x = torch.randn(2, c_in, 6, 5, generator=_gen(seed))
+    ref = nn.functional.conv2d(x, t.dense_weight(), conv.bias, stride=stride, padding=pad)
+    torch.testing.assert_close(t(x), ref, atol=1e-5, rtol=1e-4)
+    assert metrics.measure_layers(nn.Sequential(t), (1, c_in, 6, 5))[0].macs == d.tucker2_macs(
+        c_out, c_in, k, k, *ranks, (6, 5), tuple(ref.shape[-2:]))
+
+
+def test_rank_sweep_full_rank_keeps_baseline():
+    from companion import train
+    rows = d.rank_sweep("lenet300", "fc2", "svd", [100, 10])
+    assert rows[0]["error"] < 1e-5
+    assert rows[0]["accuracy"] == train.evaluate(train.baseline("lenet300"))
+    assert rows[1]["params"] == d.svd_params(100, 300, 10) + 100 and rows[1]["dense_params"] == 30100
+    with pytest.raises(ValueError, match="method"):
+        d.rank_sweep("lenet300", "fc2", "qr", [1])

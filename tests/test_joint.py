@@ -348,11 +348,11 @@ def test_settings_from_sensitivity_rule():
 def test_exercises_registered_and_solvable():
     ids = {e.id for e in exercises.exercises("ch6")}
     assert {"ch6.huffman_average", "ch6.relative_index_bits", "ch6.huffman_bits", "ch6.biggest_saving"} <= ids
-    assert exercises.check("ch6.huffman_average", 2.24)
-    assert exercises.check("ch6.relative_index_bits", 16 * 7)
+    exercises.check("ch6.huffman_average", 2.24)
+    exercises.check("ch6.relative_index_bits", 16 * 7)
     with pytest.raises(exercises.ExerciseError):
         exercises.check("ch6.relative_index_bits", 5 * 7)
 
     def huffman_bits(counts):
         return _brute_force_optimal_bits(list(counts))
-    assert exercises.check("ch6.huffman_bits", huffman_bits)
+    exercises.check("ch6.huffman_bits", huffman_bits)

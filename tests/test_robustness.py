@@ -129,3 +129,13 @@ def test_bad_inputs_are_rejected():
         rb.attack_accuracy(lin, 0.1, attack="cw")
     with pytest.raises(ValueError, match="std must be > 0"):
         rb.Normalization(0.0, 0.0)
+
+
+def test_robustness_table_rows():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    rows = rb.robustness_table({"lin": model}, [0.0, 0.1], n=50, pgd_steps=2)
+    assert [(r["attack"], r["eps"]) for r in rows] == [("fgsm", 0.0), ("fgsm", 0.1), ("pgd", 0.0), ("pgd", 0.1)]
+    assert rows[0]["accuracy"] == rows[2]["accuracy"]  # eps = 0: both attacks are the identity
+    with pytest.raises(ValueError, match="non-empty dict"):
+        rb.robustness_table({}, [0.1])

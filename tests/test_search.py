@@ -147,13 +147,30 @@ def test_policy_spec_round_trip():
 
 def test_chapter_exercises_accept_the_solutions(capsys):
     from companion import robustness
-    assert exercises.check("ch8.space_size", 35 ** 4)
-    assert exercises.check("ch8.fgsm_linf", 0.1)
-    assert exercises.check("ch8.linear_fgsm", robustness.linear_fgsm_closed_form)
+    exercises.check("ch8.space_size", 35 ** 4)
+    exercises.check("ch8.fgsm_linf", 0.1)
+    exercises.check("ch8.linear_fgsm", robustness.linear_fgsm_closed_form)
+    assert capsys.readouterr().out.count("correct") == 3
     with pytest.raises(exercises.ExerciseError):
         exercises.check("ch8.space_size", 35 * 4)
     with pytest.raises(exercises.ExerciseError):
         exercises.check("ch8.linear_fgsm", lambda W, b, x, y, eps: x)
-    assert not exercises.check("ch8.beat_uniform", None)
+    exercises.check("ch8.beat_uniform", None)
+    assert "not answered yet" in capsys.readouterr().out
     with pytest.raises(exercises.ExerciseError, match="over budget"):
         exercises.check("ch8.beat_uniform", search.DEFAULT_SPACE.uniform(0.0, 8))
+
+
+def test_policy_size_bits_counts_csr_overhead_and_picks_the_cheaper_format():
+    from companion import metrics
+    base = train.baseline("lenet300", progress=False)
+    dense_pol = search.DEFAULT_SPACE.uniform(0.0, 32)
+    assert search.policy_size_bits(base, dense_pol) == metrics.model_size_bits(base)  # dense beats CSR when dense
+    assert search.policy_size_bits(base, dense_pol, fmt="csr") > metrics.model_size_bits(base)
+    pol = search.DEFAULT_SPACE.uniform(0.9, 4)
+    small = search.apply_policy(base, pol)
+    size = search.policy_size_bits(small, pol)
+    nz = sum(int((m.weight != 0).sum()) for m in sparsity.prunable_layers(small).values())
+    assert size > nz * 4  # values plus index overhead
+    with pytest.raises(ValueError, match="fmt must be"):
+        search.policy_size_bits(small, pol, fmt="coo")

@@ -48,6 +48,7 @@ __all__ = [
     "Sensitivity", "layer_sensitivity", "settings_from_sensitivity",
     # the chapter's experiments
     "DEEP_COMPRESSION", "PAPER", "deep_compression", "stage_table", "prune_share_grid", "float32_bytes",
+    "PARETO_RECIPES", "pareto_results", "cached_sensitivity",
     # submodules
     "codec", "huffman", "recipes", "sensitivity",
 ]
@@ -157,6 +158,65 @@ def prune_share_grid(model_name: str = "lenet300", sparsities=(0.0, 0.5, 0.8, 0.
         return rows
 
     return train.cached_result(spec, compute, name=f"ch6-grid-{model_name}")
+
+
+# --- sensitivity, cached -------------------------------------------------------------------------
+
+def cached_sensitivity(model_name: str, *, sparsities=(0.5, 0.7, 0.8, 0.9, 0.95, 0.98), bit_widths=(1, 2, 3, 4, 5, 6, 8),
+                       split: str = "val", progress: bool = True) -> Sensitivity:
+    """:func:`layer_sensitivity` of ``train.baseline(model_name)``, computed once and cached on disk."""
+    sparsities, bit_widths = tuple(float(s) for s in sparsities), tuple(int(b) for b in bit_widths)
+    spec = {"ch6_sensitivity": 1, "model": model_name, "sparsities": list(sparsities), "bits": list(bit_widths),
+            "split": split}
+
+    def compute():
+        s = layer_sensitivity(train.baseline(model_name, progress=progress), sparsities=sparsities,
+                              bit_widths=bit_widths, split=split)
+        return {"baseline": s.baseline, "pruning": {k: list(v) for k, v in s.pruning.items()},
+                "bits": {k: list(v) for k, v in s.bits.items()}}
+
+    d = train.cached_result(spec, compute, name=f"ch6-sensitivity-{model_name}")
+    return Sensitivity(float(d["baseline"]), sparsities, bit_widths, {k: tuple(v) for k, v in d["pruning"].items()},
+                       {k: tuple(v) for k, v in d["bits"].items()}, split)
+
+
+# --- every method on one plot ------------------------------------------------------------------
+
+#: Recipes of chapters 3–5 and their combinations for the chapter's Pareto plots (LeNet-300-100).
+#: Steps shared by several recipes (the same prefix) are trained once: the cache key is the prefix.
+PARETO_RECIPES: dict[str, dict] = {
+    "8-bit uniform (ch. 4)": {"steps": [{"method": "quantize", "bits": 8},
+                                        {"method": "encode", "values": "fixed"}]},
+    "4-bit uniform (ch. 4)": {"steps": [{"method": "quantize", "bits": 4},
+                                        {"method": "encode", "values": "fixed"}]},
+    "4-bit k-means + fine-tuning (ch. 4)": {"steps": [{"method": "share", "bits": 4, "epochs": 2},
+                                                      {"method": "encode", "values": "fixed"}]},
+    "pruning 90 % (ch. 5)": {"steps": [{"method": "prune", "sparsity": 0.9, "rounds": 2, "epochs_per_round": 2},
+                                       {"method": "encode", "index_bits": 5, "index": "fixed"}]},
+    "pruning 90 % + 4-bit k-means": {"steps": [
+        {"method": "prune", "sparsity": 0.9, "rounds": 2, "epochs_per_round": 2},
+        {"method": "share", "bits": 4, "epochs": 1}, {"method": "encode", "index_bits": 5, "values": "fixed",
+                                                       "index": "fixed"}]},
+    "SVD rank 32 (ch. 3)": {"steps": [{"method": "decompose", "svd_rank": {"fc1": 32, "fc2": 32}, "epochs": 3},
+                                      {"method": "encode"}]},
+    "SVD rank 32 + 8-bit uniform": {"steps": [
+        {"method": "decompose", "svd_rank": {"fc1": 32, "fc2": 32}, "epochs": 3},
+        {"method": "quantize", "bits": 8}, {"method": "encode", "values": "fixed"}]},
+    "SVD rank 32 + pruning 70 %": {"steps": [
+        {"method": "decompose", "svd_rank": {"fc1": 32, "fc2": 32}, "epochs": 3},
+        {"method": "prune", "sparsity": 0.7, "rounds": 1, "epochs_per_round": 2},
+        {"method": "encode", "index_bits": 5, "index": "fixed"}]},
+}
+
+
+def pareto_results(model_name: str = "lenet300", *, progress: bool = True) -> dict[str, RecipeResult]:
+    """Run every recipe of :data:`PARETO_RECIPES` on ``model_name`` (cached) plus Deep Compression."""
+    out = {}
+    for name, r in PARETO_RECIPES.items():
+        out[name] = run(Recipe.from_dict({"name": name, "model": model_name, **r}), progress=progress)
+    if model_name in DEEP_COMPRESSION:
+        out["Deep Compression (ch. 6)"] = deep_compression(model_name, progress=progress)
+    return out
 
 
 # --- exercises -----------------------------------------------------------------------------------

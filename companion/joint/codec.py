@@ -424,7 +424,7 @@ def write_model(model: nn.Module, codings: Mapping[str, Coding] | None = None, *
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     state = model.state_dict()
-    if any(".parametrizations." in k for k in state):
+    if any("parametrizations" in k.split(".") for k in state):
         raise ValueError("the model still carries parametrizations (masks or shared weights): bake it first")
     codings = dict(codings or {})
     resolved: dict[str, Coding] = {}

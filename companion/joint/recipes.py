@@ -215,7 +215,16 @@ def _structure(recipe_model: str, steps: Sequence[Step]) -> nn.Module:
     m = models.build(recipe_model)
     for s in steps:
         if s.method == "decompose":
-            m = decomposition.decompose(m, {k: decomposition.SVD(rank=r) for k, r in s.params["svd_rank"].items()})
+            for name, rank in s.params["svd_rank"].items():
+                parent_name, _, attr = name.rpartition(".")
+                parent = m.get_submodule(parent_name) if parent_name else m
+                old = getattr(parent, attr)
+                if not isinstance(old, nn.Linear):
+                    raise ValueError(f"svd_rank: {name!r} is a {type(old).__name__}; truncated SVD applies to "
+                                     "nn.Linear layers only")
+                # the same structure decomposition.decompose builds, without computing an SVD
+                setattr(parent, attr, decomposition.LowRankLinear(old.in_features, old.out_features, rank,
+                                                                  bias=old.bias is not None))
     return m
 
 

@@ -8,8 +8,8 @@ cheap, pessimistic probe). The rule: per layer, the most aggressive setting whos
 stays within a tolerance.
 
 The sweeps call chapter 5's :func:`companion.sparsity.sensitivity_sweep` and chapter 4's
-:func:`companion.quantization.layer_sensitivity` (k-means weight sharing), so the two methods are
-measured the same way and shown side by side.
+:func:`companion.quantization.quantize_weights` (k-means weight sharing of one layer), so the two
+methods are measured the same way and shown side by side.
 """
 from __future__ import annotations
 
@@ -62,7 +62,9 @@ def layer_sensitivity(model: nn.Module, *, sparsities: Sequence[float] = (0.5, 0
         raise ValueError(f"bit_widths must be ints in [1, 16], got {list(bit_widths)}")
     names = list(sparsity.prunable_layers(model)) if layers is None else list(layers)
     prune = sparsity.sensitivity_sweep(model, list(sparsities), layers=names, split=split)
-    q = quantization.layer_sensitivity(model, list(bit_widths), lambda m: train.evaluate(m, split), method="kmeans")
+    # k-means weight sharing of one layer at a time (chapter 4's post-training quantizer)
+    q = {n: {b: train.evaluate(quantization.quantize_weights(model, {n: b}, method="kmeans", layers=[n]), split)
+             for b in bit_widths} for n in names}
     return Sensitivity(train.evaluate(model, split), tuple(float(s) for s in sparsities), tuple(bit_widths),
                        {n: tuple(prune[n]) for n in names}, {n: tuple(q[n][b] for b in bit_widths) for n in names},
                        split)

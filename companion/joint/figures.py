@@ -1,0 +1,130 @@
+"""The chapter's figures: file anatomy, ablation, the sparsity x bits explorer, Pareto plots, sensitivity.
+
+Every function returns a Matplotlib ``Figure`` built with :func:`companion.plotting.new_figure`
+(not registered with pyplot), so it can serve as a widget frame.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .. import plotting
+
+__all__ = ["PART_COLORS", "parts_bar", "ablation_figure", "grid_frame", "pareto_figure", "sensitivity_figure"]
+
+PART_COLORS = {"weights": "#1f77b4", "index": "#ff7f0e", "codebook": "#2ca02c", "tables": "#9467bd",
+               "other": "#8c564b", "header": "#7f7f7f"}
+_PART_LABELS = {"weights": "weight codes / values", "index": "relative indices", "codebook": "codebooks",
+                "tables": "Huffman tables", "other": "biases (float32)", "header": "header + checksum"}
+
+
+def parts_bar(ax, labels: Sequence[str], parts: Sequence[Mapping[str, int]], *, unit: float = 1024.0) -> None:
+    """Stacked horizontal bars: one bar per file, one colour per part (KB)."""
+    left = np.zeros(len(labels))
+    for key, color in PART_COLORS.items():
+        vals = np.array([p.get(key, 0) / unit for p in parts])
+        ax.barh(labels, vals, left=left, color=color, label=_PART_LABELS[key])
+        left += vals
+    ax.set_xlabel("size of the written file (KB)")
+    ax.invert_yaxis()
+
+
+def _front(xs, ys):
+    """Indices of the points no other point beats in both size (smaller) and accuracy (higher)."""
+    order = np.argsort(xs)
+    best, out = -np.inf, []
+    for i in order:
+        if ys[i] > best:
+            out.append(i)
+            best = ys[i]
+    return out
+
+
+def ablation_figure(grid: Sequence[Mapping], baseline_bytes: int, baseline_acc: float):
+    """Han et al. 2016, Fig. 6 in miniature: accuracy drop vs compression ratio for pruning alone
+    (float32 values), quantization alone (dense k-means codes) and both."""
+    fig, ax = plotting.new_figure(1, 1, 6.4, 3.8)
+    fams = {"pruning only": [r for r in grid if r["bits"] >= 32 and r["sparsity"] > 0],
+            "quantization only": [r for r in grid if r["bits"] < 32 and r["sparsity"] == 0],
+            "pruning + quantization": [r for r in grid if r["bits"] < 32 and r["sparsity"] > 0]}
+    for (name, rows), color, marker in zip(fams.items(), ["#ff7f0e", "#2ca02c", "#1f77b4"], ["s", "^", "o"]):
+        ratio = np.array([baseline_bytes / r["bytes"] for r in rows])
+        drop = np.array([baseline_acc - r["accuracy"] for r in rows])
+        ax.scatter(ratio, drop, color=color, marker=marker, alpha=0.35, s=18)
+        f = _front(ratio, -drop)
+        ax.plot(ratio[f], drop[f], color=color, marker=marker, label=name)
+    ax.axhline(0.5, color="k", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("compression ratio (float32 bytes / file bytes, log scale)")
+    ax.set_ylabel("accuracy drop (points)")
+    ax.set_ylim(-1, 12)
+    ax.set_title("Pruning, quantization, both: the ablation of Deep Compression (LeNet-300-100)")
+    ax.legend(loc="upper left")
+    return fig
+
+
+def grid_frame(grid: Sequence[Mapping], baseline_bytes: int, baseline_acc: float, sparsity: float, bits: int):
+    """One widget frame: the file's parts at (sparsity, bits) and where it sits among all grid points."""
+    row = next(r for r in grid if r["sparsity"] == sparsity and r["bits"] == bits)
+    fig, (a1, a2) = plotting.new_figure(2, 1, 9.0, 3.2)
+    parts_bar(a1, [f"s={sparsity:g}, {bits if bits < 32 else 'float32'} b"], [row["parts"]])
+    a1.set_xlim(0, max(r["bytes"] for r in grid) / 1024 * 1.02)
+    a1.set_title(f"{row['bytes'] / 1024:.1f} KB  ({baseline_bytes / row['bytes']:.1f}x smaller)")
+    a1.legend(loc="lower right", fontsize=7)
+    xs = [baseline_bytes / r["bytes"] for r in grid]
+    ys = [r["accuracy"] for r in grid]
+    a2.scatter(xs, ys, color="#bbbbbb", s=14)
+    a2.scatter([baseline_bytes / row["bytes"]], [row["accuracy"]], color="#d62728", s=60, zorder=3)
+    a2.axhline(baseline_acc, color="k", lw=0.8, ls=":")
+    a2.set_xscale("log")
+    a2.set_ylim(min(80.0, min(ys)), 100)
+    a2.set_xlabel("compression ratio (log scale)")
+    a2.set_ylabel("test accuracy (%)")
+    a2.set_title(f"accuracy {row['accuracy']:.1f} % (baseline {baseline_acc:.1f} %)")
+    return fig
+
+
+def pareto_figure(reports: Mapping[str, object], *, title: str = "LeNet-300-100"):
+    """Accuracy vs file size and accuracy vs MACs, one point per method (CompressionReports)."""
+    fig, (a1, a2) = plotting.new_figure(2, 1, 10.0, 4.0)
+    names = list(reports)
+    for i, name in enumerate(names):
+        r = reports[name]
+        c = plotting.PALETTE[i % len(plotting.PALETTE)]
+        marker = "*" if "Deep" in name else "o"
+        a1.scatter(r.size_bytes / 1024, r.accuracy, color=c, marker=marker, s=90 if marker == "*" else 40, label=name)
+        a2.scatter(r.macs, r.accuracy, color=c, marker=marker, s=90 if marker == "*" else 40)
+    any_r = reports[names[0]]
+    for ax, x in ((a1, any_r.baseline_size_bytes / 1024), (a2, any_r.baseline_macs)):
+        ax.scatter([x], [any_r.baseline_accuracy], color="k", marker="x", s=50)
+        ax.set_xscale("log")
+    xs = np.array([reports[n].size_bytes for n in names], dtype=float)
+    ys = np.array([reports[n].accuracy for n in names])
+    f = _front(xs, ys)
+    a1.step(xs[f] / 1024, ys[f], where="post", color="k", lw=0.8, alpha=0.5)
+    a1.set_xlabel("size of the written file (KB, log scale)")
+    a1.set_ylabel("test accuracy after decoding (%)")
+    a1.set_title(f"{title}: accuracy vs size (x = float32 baseline)")
+    a2.set_xlabel("MACs per image (non-zero weights, log scale)")
+    a2.set_title("accuracy vs MACs")
+    fig.legend(loc="outside lower center", ncol=3, fontsize=7)
+    return fig
+
+
+def sensitivity_figure(sens):
+    """Per-layer accuracy when only that layer is pruned (left) or weight-shared (right)."""
+    fig, (a1, a2) = plotting.new_figure(2, 1, 9.6, 3.4)
+    for i, (name, accs) in enumerate(sens.pruning.items()):
+        c = plotting.PALETTE[i % len(plotting.PALETTE)]
+        a1.plot(sens.sparsities, accs, marker="o", color=c, label=name)
+        a2.plot(sens.bit_widths, sens.bits[name], marker="o", color=c, label=name)
+    for ax in (a1, a2):
+        ax.axhline(sens.baseline, color="k", lw=0.8, ls=":")
+        ax.set_ylabel(f"accuracy on {sens.split} (%)")
+    a1.set_xlabel("sparsity of one layer (fraction of zeros)")
+    a1.set_title("pruning one layer (no retraining)")
+    a2.set_xlabel("bits of one layer (k-means, no fine-tuning)")
+    a2.set_title("weight sharing one layer")
+    a1.legend()
+    return fig

@@ -1,0 +1,538 @@
+# %% [markdown]
+# # 8. Discussion, made runnable
+#
+# The survey closes with five open questions: are compression results **compared fairly**? Do
+# methods tuned on CNNs **transfer to other workloads**? Can the per-layer choices be made
+# **automatically**, with the hardware in the loop? What does compression do to **security**? And
+# what do **frameworks and hardware** really speed up? This chapter answers each with a
+# measurement on the book's own models. At the end you will be able to run a multi-seed benchmark
+# and read a difference against its noise, compress a recurrent network, search per-layer sparsity
+# and bitwidth under an accelerator's energy budget, attack compressed models with FGSM and PGD,
+# and measure which compressions PyTorch turns into speed on your CPU.
+#
+# ```{admonition} In this chapter
+# **Goals**: *measure* seed-to-seed spread and *compare* it with the differences papers report;
+# *compress* a GRU reading MNIST row by row and *explain* what transfers from CNNs; *search*
+# per-layer sparsity and bits under an energy budget and *compare* with the best uniform policy;
+# *attack* dense, pruned, quantized and binary networks; *benchmark* what PyTorch accelerates.
+#
+# **Prerequisites**: chapters 1–7 (this is the last chapter). **Survey**: after the survey's
+# discussion section {cite:p}`deng2020model`.
+#
+# **Run time**: {glue:text}`ch8_runtime_s:.0f` s on the CPU that built this page (searches,
+# fine-tuning and the recurrent baseline are cached; the first run trains them, about half an hour
+# on two cores). **GPU**: not needed.
+# ```
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from IPython.display import display
+
+from companion import (bench, data, fairness, metrics, nb, plotting, quantization, robustness, search,
+                       sparsity, train, widgets, workloads)
+from companion.exercises import check
+
+dev = nb.setup()
+base = train.baseline("lenet300")
+base_acc = train.evaluate(base)
+
+# %% [markdown]
+# ## The principles on tiny tensors
+#
+# **Noise.** A result of one run is a sample. Over $n$ seeds we report the mean and the sample
+# standard deviation $s = \sqrt{\sum_i (x_i - \bar x)^2 / (n-1)}$; a difference smaller than about
+# $2s$ is not evidence of anything. Three runs at 97.0, 97.2 and 97.4 % read as 97.20 ± 0.20.
+#
+# **Attack.** The fast gradient sign method (FGSM) {cite:p}`goodfellow2015explaining` moves every
+# input value by $\varepsilon$ in the direction that increases the loss,
+# $x' = x + \varepsilon\,\mathrm{sign}(\nabla_x L)$. For a linear softmax classifier
+# $z = Wx + b$ the gradient is known in closed form, $\nabla_x L = W^\top(\mathrm{softmax}(z) - e_y)$.
+# With $W = I$, $x = 0$ and label 0 the probabilities are $(½, ½)$, the gradient is $(-½, ½)$ and
+# FGSM with $\varepsilon = 0.1$ gives $(-0.1, 0.1)$ — check it by eye:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(fairness.mean_std([97.0, 97.2, 97.4]))
+lin = nn.Linear(2, 2, bias=False)
+with torch.no_grad():
+    lin.weight.copy_(torch.eye(2))
+x0, y0 = torch.zeros(1, 2), torch.tensor([0])
+plain = robustness.Normalization()  # inputs are pixels here (mean 0, std 1)
+print("autograd FGSM   :", robustness.fgsm(lin, x0, y0, 0.1, normalization=plain, pixel_range=None))
+print("closed-form FGSM:", robustness.linear_fgsm_closed_form(lin.weight.detach(), None, x0, y0, 0.1))
+
+# %% [markdown]
+# ## 1. Fair comparison: one baseline, several seeds, one ruler
+#
+# Papers differ in their baseline, their training budget and what they count as "size"
+# {cite:p}`blalock2020state`. The harness in `companion.fairness` runs every method from the
+# **same** trained LeNet-300-100, once per seed (the seed sets the order of the fine-tuning data),
+# and measures each result on the shared ruler: accuracy on the 1,000 test digits, size with the
+# CSR index overhead counted (`search.policy_size_bits`), and the MACs a sparse engine would still
+# execute. Pruned models are retrained for two epochs with their masks fixed, then quantized.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+SEEDS = (0, 1, 2)
+SPACE = search.DEFAULT_SPACE  # LeNet-300-100's layers fc1, fc2, fc3
+
+
+def method(sparsity_, bits, retrain=True):
+    """A compression method as the harness wants it: seed -> metrics."""
+    policy = SPACE.uniform(sparsity_, bits)
+
+    def run(seed):
+        if retrain:
+            model = search.finetune_policy("lenet300", policy, epochs=2, seed=seed)
+        else:
+            model = search.apply_policy(base, policy)
+        return {"accuracy": train.evaluate(model), "size_kb": search.policy_size_bits(model, policy) / 8 / 1024,
+                "macs": metrics.measure_macs(model, nonzero=True)}
+    return run
+
+
+methods = {
+    "dense float32": method(0.0, 32, retrain=False),
+    "4-bit, no retraining": method(0.0, 4, retrain=False),
+    "prune 90%, no retraining": method(0.9, 32, retrain=False),
+    "prune 90% + retrain": method(0.9, 32),
+    "prune 90% + retrain + 6-bit": method(0.9, 6),
+    "prune 90% + retrain + 3-bit": method(0.9, 3),
+}
+runs = [fairness.run_seeds(fn, SEEDS, name=name) for name, fn in methods.items()]
+table = fairness.summarize(runs)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+with pd.option_context("display.width", 140):
+    print(table[["accuracy mean", "accuracy std", "size_kb mean", "macs mean"]].round(2).to_string())
+
+# %% tags=["hide-input"]
+stats = {r.method: r.stat("accuracy") for r in runs}
+retrained = stats["prune 90% + retrain"]
+seed_std = max(s.std for s in stats.values())
+seed_range = max(s.max - s.min for s in stats.values())
+nb.glue("ch8_base_acc", base_acc)
+nb.glue("ch8_seed_std_pp", seed_std)
+nb.glue("ch8_seed_range_pp", seed_range)
+nb.glue("ch8_pruned_acc_mean", retrained.mean)
+nb.glue("ch8_pruned_acc_std", retrained.std)
+nb.glue("ch8_6bit_vs_float_distinct",
+        "are" if fairness.distinguishable(stats["prune 90% + retrain + 6-bit"], retrained) else "are not")
+
+# %% [markdown]
+# Methods without retraining are deterministic (their spread is zero); the retrained ones move by
+# up to {glue:text}`ch8_seed_range_pp:.1f` points between seeds (largest standard deviation
+# {glue:text}`ch8_seed_std_pp:.2f` pp) — on the same baseline, the same data and the same recipe.
+# Han et al. report LeNet-300-100 going from 1.64 % to 1.59 % error after pruning
+# {cite:p}`han2015learning`: a 0.05-point difference, from a single run. On our test split of 1,000
+# digits one image is 0.1 point, so such a difference is below what we can even resolve. The
+# 6-bit and float versions of the retrained network {glue:text}`ch8_6bit_vs_float_distinct`
+# distinguishable by the rule "difference > 2 standard deviations". Look also at the size column: a
+# 90 % pruned float32 layer in CSR is far from 10x smaller, because every kept weight pays a column
+# index.
+#
+# ## 2. Testing workloads: a GRU reading MNIST row by row
+#
+# Almost all compression papers test CNNs on images. A recurrent network spends its work
+# differently: `workloads.RowRNN` reads the 28 rows of a digit one after another (sequential MNIST
+# {cite:p}`le2015simple`); a GRU {cite:p}`cho2014learning` with 64 hidden units multiplies its
+# input gate matrix $W_{ih}$ (28 → 192) and its recurrent matrix $W_{hh}$ (64 → 192) once per row.
+# Both matrices are plain `nn.Linear` layers, so the tools of chapters 3–5 apply unchanged, and the
+# shared ruler counts their MACs (28 steps each). The model's equations are tested against
+# `torch.nn.GRU` (and `torch.nn.LSTM`, which the same class provides {cite:p}`hochreiter1997long`).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+gru = workloads.seq_baseline("gru")  # trained once (about 12 epochs), then cached
+lenet5 = train.baseline("lenet5")
+sweeps = train.cached_result(
+    {"ch8": "workload_sweep", "v": 1, "sweep": workloads.DEFAULT_SWEEP,
+     "gru": workloads.SEQ_BASELINE["gru"].__dict__},
+    lambda: {"GRU (sequential MNIST)": workloads.compression_sweep(gru, ["ih", "rnn.hh"]),
+             "LeNet-5 (CNN)": workloads.compression_sweep(lenet5, ["conv1", "conv2", "fc1", "fc2"])},
+    name="ch8-workloads")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+gru_acc, lenet5_acc = train.evaluate(gru), train.evaluate(lenet5)
+print(f"GRU baseline {gru_acc:.1f} %, LeNet-5 baseline {lenet5_acc:.1f} %")
+for layer in metrics.measure_layers(gru):
+    print(f"  {layer.name:4s} {layer.kind:10s} weights {layer.weights:6,d}  MACs/image {layer.macs:8,d}")
+print(f"GRU: {metrics.measure_macs(gru):,} MACs per image for {metrics.count_params(gru):,} parameters; "
+      f"LeNet-5: {metrics.measure_macs(lenet5):,} for {metrics.count_params(lenet5):,}")
+sweep_df = pd.concat([pd.DataFrame(rows).assign(model=name) for name, rows in sweeps.items()])
+print(sweep_df.pivot_table(index=["method", "level"], columns="model", values="accuracy").round(1).to_string())
+
+# %%
+fig, axes = plotting.new_figure(3, 1, width=10, height=3.2)
+for ax, (meth, xlabel) in zip(axes, [("prune", "sparsity of the weights"), ("quantize", "weight bits"),
+                                     ("low-rank", "kept fraction of the SVD rank")]):
+    for (name, rows), color in zip(sweeps.items(), plotting.PALETTE):
+        pts = [(r["level"], r["accuracy"]) for r in rows if r["method"] == meth]
+        ax.plot(*zip(*pts), "o-", color=color, label=name)
+    ax.set(xlabel=xlabel, ylabel="test accuracy (%)", title=f"one-shot {meth}", ylim=(0, 100))
+    if meth == "quantize":
+        ax.invert_xaxis()
+axes[0].legend(loc="lower left")
+display(fig)
+
+# %% tags=["hide-input"]
+acc = sweep_df.set_index(["model", "method", "level"])["accuracy"]
+nb.glue("ch8_gru_acc", gru_acc)
+nb.glue("ch8_gru_prune90_drop", gru_acc - acc[("GRU (sequential MNIST)", "prune", 0.9)])
+nb.glue("ch8_cnn_prune90_drop", lenet5_acc - acc[("LeNet-5 (CNN)", "prune", 0.9)])
+nb.glue("ch8_gru_q3_drop", gru_acc - acc[("GRU (sequential MNIST)", "quantize", 3)])
+nb.glue("ch8_cnn_q3_drop", lenet5_acc - acc[("LeNet-5 (CNN)", "quantize", 3)])
+nb.glue("ch8_gru_rnn_mac_share", 100 * next(l.macs for l in metrics.measure_layers(gru) if l.name == "rnn")
+        / metrics.measure_macs(gru))
+
+# %% [markdown]
+# What transfers and what does not (all one-shot, no fine-tuning):
+#
+# * **Where the work is.** The GRU has ~20 K parameters but spends
+#   {glue:text}`ch8_gru_rnn_mac_share:.0f` % of its MACs in the recurrent matrix, which is reused 28
+#   times per image *in a sequential loop*: the step $t+1$ needs $h_t$. A CNN's convolution reuses a
+#   weight across pixels that can all be computed at once; a recurrent matvec at batch 1 is
+#   memory-bound and cannot be parallelised over time.
+# * **Pruning** at 90 % costs the GRU {glue:text}`ch8_gru_prune90_drop:.1f` points and LeNet-5
+#   {glue:text}`ch8_cnn_prune90_drop:.1f` points. A small network has little redundancy to give away,
+#   and an error in $W_{hh}$ is fed back into the state 28 times; recurrent nets need the gradual,
+#   retrained pruning of chapter 5 {cite:p}`see2016compression`.
+# * **Quantization** to 3 bits costs {glue:text}`ch8_gru_q3_drop:.1f` points for the GRU and
+#   {glue:text}`ch8_cnn_q3_drop:.1f` for LeNet-5: the rounding error of the recurrent weights, too,
+#   accumulates over the time steps, and the saturating gates (sigmoid, tanh) turn it into wrong
+#   gate decisions.
+# * **Low-rank** factorisation barely pays on the GRU: $W_{ih}$ is 28 × 192 and $W_{hh}$ 64 × 192,
+#   so a rank that halves their parameters keeps almost nothing of them (see the storage ratio column
+#   of `workloads.compression_sweep`); SVD pays on wide FC layers such as LeNet-5's fc1.
+#
+# ## 3. Automatic compression with the accelerator in the loop
+#
+# AMC {cite:p}`he2018amc` chooses each layer's pruning ratio and HAQ {cite:p}`wang2019haq` each
+# layer's bitwidth, with the hardware's cost in the loop. We do both at once for LeNet-300-100:
+#
+# * a **policy** gives every layer a sparsity (0 … 98 %) and a weight bitwidth (8 … 2 bits);
+# * its **cost** is the energy that chapter 7's accelerator model predicts for the network on an
+#   EIE-like engine {cite:p}`han2016eie` (16 × 16 PEs, zero weights skipped, compressed storage);
+# * the **budget** is 8 % of the dense 8-bit network's energy;
+# * the **score** is the validation accuracy of the pruned and quantized baseline *without*
+#   fine-tuning (AMC's reward);
+# * a seeded **evolutionary search** (12 policies, 8 generations, started from the best uniform
+#   policy, over-budget children repaired by compressing the costliest layer step) maximises the
+#   score under the budget.
+#
+# The fair reference is the **best uniform policy** — the same $(s, b)$ for every layer, chosen
+# exhaustively under the same budget. Both are then retrained with the same recipe (2 epochs,
+# masks fixed), quantized, and compared on the test split, for three search-and-retrain seeds.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+auto = search.compare_with_uniform("lenet300", seeds=SEEDS)  # cached: ~40 proxy evaluations per seed
+uniform_policy = search.policy_from_spec(auto["uniform"]["policy"])
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"budget {auto['budget'] / 1e6:.2f} µJ = 8 % of the dense 8-bit network ({auto['dense_cost'] / 1e6:.1f} µJ)")
+print(f"best uniform: {uniform_policy}; {auto['uniform']['cost'] / 1e6:.2f} µJ, proxy {auto['uniform']['proxy']:.1f} %")
+for run in auto["runs"]:
+    print(f"seed {run['seed']}: {search.policy_from_spec(run['policy'])}; {run['cost'] / 1e6:.2f} µJ, "
+          f"proxy {run['proxy']:.1f} %; after retraining {run['test']:.1f} % vs uniform {run['uniform_test']:.1f} %")
+
+# %% tags=["hide-input"]
+gain = fairness.mean_std(auto["gain_pp"])
+budget_met = all(r["cost"] <= auto["budget"] for r in auto["runs"]) and auto["uniform"]["cost"] <= auto["budget"]
+nb.glue("autocomp_acc_gain", gain.mean)
+nb.glue("autocomp_budget_met", bool(budget_met))
+nb.glue("ch8_autocomp_gain_std", gain.std)
+nb.glue("ch8_autocomp_proxy_gain", float(np.mean([r["proxy"] for r in auto["runs"]])) - auto["uniform"]["proxy"])
+nb.glue("ch8_autocomp_searched_acc", float(np.mean([r["test"] for r in auto["runs"]])))
+nb.glue("ch8_autocomp_uniform_acc", float(np.mean([r["uniform_test"] for r in auto["runs"]])))
+nb.glue("ch8_autocomp_verdict", "wins" if gain.mean > 0 else "does not win")
+nb.glue("ch8_autocomp_budget_text", "meet" if budget_met else "do not all meet")
+
+# %%
+fig, axes = plotting.new_figure(3, 1, width=11, height=3.2)
+layers = auto["layers"]
+xs = np.arange(len(layers))
+width = 0.8 / (len(auto["runs"]) + 1)
+for i, (label, pol) in enumerate([("uniform", auto["uniform"]["policy"])]
+                                  + [(f"search, seed {r['seed']}", r["policy"]) for r in auto["runs"]]):
+    color = plotting.PALETTE[i]
+    axes[0].bar(xs + i * width, [100 * (1 - s) for s in pol["sparsity"]], width, color=color, label=label)
+    axes[1].bar(xs + i * width, pol["bits"], width, color=color, label=label)
+for ax, ylabel, title in [(axes[0], "weights kept (%)", "density per layer"),
+                          (axes[1], "weight bits", "bitwidth per layer")]:
+    ax.set_xticks(xs + width * len(auto["runs"]) / 2, layers)
+    ax.set(xlabel="layer", ylabel=ylabel, title=title)
+axes[0].legend(fontsize=8)
+for r, color in zip(auto["runs"], plotting.PALETTE[1:]):
+    axes[2].plot(range(len(r["history"])), r["history"], "o-", color=color, label=f"seed {r['seed']}")
+axes[2].axhline(auto["uniform"]["proxy"], color=plotting.PALETTE[0], ls="--", label="best uniform")
+axes[2].set(xlabel="generation", ylabel="proxy accuracy (%)", title="search progress (validation, no retraining)")
+axes[2].legend(fontsize=8)
+display(fig)
+
+# %% [markdown]
+# The searched policies {glue:text}`ch8_autocomp_budget_text` the budget, and after the same
+# retraining the search **{glue:text}`ch8_autocomp_verdict`**: it is ahead of the best uniform
+# policy by {glue:text}`autocomp_acc_gain:.2f` ± {glue:text}`ch8_autocomp_gain_std:.2f` points on
+# average over the three seeds ({glue:text}`ch8_autocomp_searched_acc:.1f` % vs
+# {glue:text}`ch8_autocomp_uniform_acc:.1f` %). Before retraining the gap is much larger
+# ({glue:text}`ch8_autocomp_proxy_gain:.1f` points on the validation proxy): retraining repairs a
+# lot of the uniform policy's damage, which is why the proxy ranks policies well but overstates
+# what the search buys. The search learns what Deep Compression found by hand
+# {cite:p}`han2016deep`: the big first layer holds almost all the energy and tolerates the most
+# pruning, while the small last layer is cheap to keep dense and precise.
+#
+# ## 4. Security: adversarial robustness of compressed models
+#
+# FGSM takes one signed-gradient step of size $\varepsilon$ (pixel units; images live in [0, 1]);
+# PGD {cite:p}`madry2018towards` takes ten smaller steps from a random start and projects back into
+# the $\varepsilon$-ball after each, a much stronger attack. We attack four LeNet-300-100 variants:
+# the dense baseline, the 90 %-pruned and retrained network from section 1, chapter 4's 4-bit
+# weights-and-activations QAT network and its binary (BinaryConnect-style) network. The quantized
+# networks are attacked through their straight-through gradient, as an attacker holding the model
+# file would do {cite:p}`athalye2018obfuscated`.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+victims = {
+    "dense": base,
+    "pruned 90%": search.finetune_policy("lenet300", SPACE.uniform(0.9, 32), epochs=2, seed=0),
+    "W4A4 (QAT)": quantization.train_quantized("lenet300", "uniform", 4, act_bits=4, epochs=3, progress=False),
+    "binary": quantization.train_quantized("lenet300", "binary", None, epochs=10, progress=False),
+}
+EPS = [0.0, 0.02, 0.05, 0.1, 0.15, 0.2]
+attack_rows = train.cached_result({"ch8": "robustness", "v": 1, "eps": EPS, "models": list(victims), "n": 1000,
+                                   "pgd_steps": 10},
+                                  lambda: robustness.robustness_table(victims, EPS, pgd_steps=10),
+                                  name="ch8-robustness")
+attacks = pd.DataFrame(attack_rows)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(attacks.pivot_table(index=["attack", "eps"], columns="model", values="accuracy")[list(victims)]
+      .round(1).to_string())
+
+# %% tags=["hide-input"]
+acc_at = attacks.set_index(["model", "attack", "eps"])["accuracy"]
+for key, name in [("dense", "dense"), ("pruned", "pruned 90%"), ("w4a4", "W4A4 (QAT)"), ("binary", "binary")]:
+    nb.glue(f"ch8_{key}_clean", acc_at[(name, "fgsm", 0.0)])
+    nb.glue(f"ch8_{key}_fgsm10", acc_at[(name, "fgsm", 0.1)])
+    nb.glue(f"ch8_{key}_pgd10", acc_at[(name, "pgd", 0.1)])
+
+# %% [markdown]
+# Drag the slider: the left panel shows every model's accuracy under the chosen attack and
+# $\varepsilon$, the right panel one test digit as the attack changes it for the dense network.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+x_test, y_test = data.load_mnist("test")
+digit, label = x_test[:1], y_test[:1]
+examples = {(a, e): (robustness.fgsm if a == "fgsm" else robustness.pgd)(base, digit, label, e)
+            for a in ("fgsm", "pgd") for e in EPS}
+
+
+def attack_frame(attack="fgsm", eps=0.1):
+    fig, (ax, ax_img) = plotting.new_figure(2, 1, width=8, height=3.2, gridspec_kw={"width_ratios": [2, 1]})
+    vals = [acc_at[(m, attack, eps)] for m in victims]
+    ax.bar(list(victims), vals, color=plotting.PALETTE[:len(victims)])
+    for i, v in enumerate(vals):
+        ax.text(i, v + 1, f"{v:.1f}", ha="center", fontsize=9)
+    ax.set(ylim=(0, 105), ylabel="test accuracy (%)", xlabel="model",
+           title=f"{attack.upper()}, ε = {eps:g} (pixel units)")
+    adv = examples[(attack, eps)]
+    with torch.no_grad():
+        pred = int(base(adv).argmax(1))
+    ax_img.imshow((adv[0, 0] * data.MNIST_STD + data.MNIST_MEAN).clamp(0, 1), cmap="gray", vmin=0, vmax=1)
+    ax_img.set(title=f"label {int(label)}, dense predicts {pred}", xticks=[], yticks=[])
+    ax_img.grid(False)
+    return fig
+
+
+robust_explorer = widgets.explore(attack_frame, title="Adversarial accuracy of compressed LeNet-300-100",
+                                  attack=["fgsm", "pgd"], eps=EPS, dpi=70)
+
+# %%
+fig, axes = plotting.new_figure(2, 1, width=10, height=3.4, sharey=True)
+for ax, attack in zip(axes, ["fgsm", "pgd"]):
+    for name, color in zip(victims, plotting.PALETTE):
+        sub = attacks[(attacks.model == name) & (attacks.attack == attack)]
+        ax.plot(sub.eps, sub.accuracy, "o-", color=color, label=name)
+    ax.set(xlabel="ε (pixel units)", ylabel="test accuracy (%)", title=f"{attack.upper()} on LeNet-300-100")
+axes[0].legend()
+display(fig)
+
+# %% [markdown]
+# At ε = 0.1 FGSM leaves the dense network {glue:text}`ch8_dense_fgsm10:.1f` % and PGD
+# {glue:text}`ch8_dense_pgd10:.1f` %; the pruned network keeps {glue:text}`ch8_pruned_fgsm10:.1f` %
+# and {glue:text}`ch8_pruned_pgd10:.1f` %, the 4-bit network {glue:text}`ch8_w4a4_fgsm10:.1f` % and
+# {glue:text}`ch8_w4a4_pgd10:.1f` %, the binary one {glue:text}`ch8_binary_fgsm10:.1f` % and
+# {glue:text}`ch8_binary_pgd10:.1f` %. Read it honestly: none of these networks is robust — a
+# perturbation of a tenth of the pixel range, invisible to a person on most digits, breaks all of
+# them under PGD. Compression moves the curves by a few points either way; moderate pruning has
+# been reported to help a little and extreme pruning to hurt {cite:p}`guo2018sparse`, and
+# quantization can amplify perturbations layer by layer unless the network's Lipschitz constant is
+# controlled {cite:p}`lin2019defensive`. A binary network may *look* more robust to single-step FGSM
+# because its gradient is a poor (straight-through) surrogate — PGD's iterations largely undo that
+# {cite:p}`galloway2018attacking`. Robustness has to be trained for (adversarial training), not
+# expected as a side effect of compression.
+#
+# ## 5. What PyTorch really speeds up on this CPU
+#
+# `python -m companion.bench` measures, on the machine at hand, what five compressions buy in
+# wall-clock time, next to the ideal ratio (MACs, or bits for int8). The chapter runs its quick
+# version; run the full one from a terminal for larger sizes. Times are the best of several runs.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+bench_df = bench.to_frame(bench.run_all(quick=True))
+print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+with pd.option_context("display.width", 160):
+    print(bench_df.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+csr = bench_df[bench_df.experiment.str.startswith("sparse")]
+nb.glue("ch8_csr_best_speedup", float(csr.speedup.max()))
+nb.glue("ch8_csr_ideal_at_99", float(csr.ideal.max()))
+nb.glue("ch8_int8_speedup", float(bench_df[bench_df.experiment.str.startswith("int8")].speedup.iloc[0]))
+
+# %%
+fig, ax = plotting.new_figure(1, 1, width=7.5, height=3.6)
+labels = [f"{e.split(' (')[0]}\n{s.split(',')[0]}" for e, s in zip(bench_df.experiment, bench_df.setting)]
+ys = np.arange(len(bench_df))
+ax.barh(ys + 0.2, bench_df.ideal, 0.4, color=plotting.PALETTE[7], label="ideal (MACs or bits)")
+ax.barh(ys - 0.2, bench_df.speedup, 0.4, color=plotting.PALETTE[0], label="measured")
+ax.axvline(1, color="k", lw=0.8)
+ax.set_xscale("log")
+ax.set_yticks(ys, labels, fontsize=7)
+ax.invert_yaxis()
+ax.set(xlabel="speedup over the dense float32 version (log scale)", title="What this CPU delivers")
+ax.legend(fontsize=8)
+display(fig)
+
+# %% [markdown]
+# The numbers depend on the machine (they are measured when the page is built), but the pattern is
+# the one the survey points at. **Irregular sparsity** is the worst case: the CSR kernel must read an
+# index per weight and gather scattered inputs, so it delivers at most
+# {glue:text}`ch8_csr_best_speedup:.1f`x where the MAC count promises up to
+# {glue:text}`ch8_csr_ideal_at_99:.0f`x — hardware like EIE exists because general-purpose cores
+# cannot skip zeros cheaply. **Low-bit kernels** are missing: PyTorch's CPU path offers int8
+# (here {glue:text}`ch8_int8_speedup:.1f`x against an ideal 4x of narrower operands), nothing for 4,
+# 2 or 1 bits — a binary network runs as float32 on this CPU. **Low-rank and depthwise** layers save
+# MACs but replace one large, efficient GEMM by two smaller (or channel-by-channel) operations
+# with less reuse; at small sizes the per-call overhead eats the savings. **Structured pruning**
+# is the compression a CPU turns most directly into time, because the pruned network is simply a
+# smaller dense one — but at the tiny sizes of LeNet the fixed per-layer overhead still dominates.
+#
+# ## Beside the literature
+#
+# | result | primary paper | this chapter (1,000 MNIST test digits) |
+# |---|---|---|
+# | LeNet-300-100 pruned, error before → after | 1.64 % → 1.59 %, 12x fewer weights {cite:p}`han2015learning` | accuracy {glue:text}`ch8_base_acc:.1f` % → {glue:text}`ch8_pruned_acc_mean:.1f` ± {glue:text}`ch8_pruned_acc_std:.2f` %, 10x (90 % pruned, 2 epochs of retraining, 3 seeds) |
+# | LeNet-300-100 per-layer density | 8 % / 9 % / 26 % (fc1/fc2/fc3), by hand {cite:p}`han2016deep` | searched under an energy budget (figure above) |
+# | BinaryConnect on MNIST | 1.29 % error {cite:p}`wu2018wage` | {glue:text}`ch8_binary_clean:.1f` % accuracy (binary LeNet-300-100 of chapter 4) |
+# | FGSM on a shallow softmax MNIST model | 99.9 % error at ε = 0.25 {cite:p}`goodfellow2015explaining` | dense LeNet-300-100 keeps {glue:text}`ch8_dense_fgsm10:.1f` % at ε = 0.1 |
+# | automatic per-layer compression | AMC and HAQ beat hand-tuned and uniform policies on ImageNet {cite:p}`he2018amc,wang2019haq` | search vs best uniform: {glue:text}`autocomp_acc_gain:+.2f` pp |
+#
+# Setup differences: the papers train on the full 60,000-digit MNIST (and ImageNet) and test on
+# 10,000 digits; our baseline sees 3,500 training digits and the test split has 1,000, so one digit
+# is 0.1 point. Han et al. retrain for many epochs with iterative pruning; we retrain two epochs
+# after one-shot pruning. AMC uses reinforcement learning and HAQ a hardware simulator of real
+# accelerators; our search is a small evolutionary one over three layers with chapter 7's analytic
+# model. Goodfellow et al.'s 99.9 % is for ε = 0.25 on a linear (softmax) model.
+#
+# ## Exercises
+#
+# **1 (easy).** The default search grid has 7 sparsities and 5 bitwidths per layer. How many
+# per-layer policies exist for LeNet-5's four layers?
+
+# %%
+answer_1 = None  # your code here
+check("ch8.space_size", answer_1)
+
+# %% tags=["hide-cell", "solution"]
+answer_1 = (7 * 5) ** 4
+print(answer_1, "=", search.SearchSpace(("conv1", "conv2", "fc1", "fc2")).size())
+check("ch8.space_size", answer_1)
+
+# %% [markdown]
+# **2 (easy).** With `pixel_range=None`, what is the largest change, in pixel units, that FGSM with
+# ε = 0.1 makes to any pixel? Measure it on the first 100 test digits and the dense baseline (a
+# model input is `(pixel − mean) / std`).
+
+# %%
+answer_2 = None  # your code here
+check("ch8.fgsm_linf", answer_2)
+
+# %% tags=["hide-cell", "solution"]
+x_adv = robustness.fgsm(base, x_test[:100], y_test[:100], 0.1, pixel_range=None)
+answer_2 = float((x_adv - x_test[:100]).abs().max() * data.MNIST_STD)
+check("ch8.fgsm_linf", answer_2)
+
+# %% [markdown]
+# **3 (medium).** Write `fgsm_linear(W, b, x, y, eps)` for a linear softmax classifier
+# $z = xW^\top + b$ **without autograd**: derive the gradient of the cross-entropy by hand
+# (`x`: [N, D], `W`: [C, D], `y`: [N] labels).
+
+# %%
+def fgsm_linear(W, b, x, y, eps):
+    return None  # your code here
+
+
+check("ch8.linear_fgsm", None)  # replace None by fgsm_linear when it is written
+
+# %% tags=["hide-cell", "solution"]
+def fgsm_linear(W, b, x, y, eps):
+    p = torch.softmax(x @ W.T + b, dim=1)
+    grad = (p - nn.functional.one_hot(y, W.shape[0]).to(p.dtype)) @ W  # dL/dx = W^T (p - e_y)
+    return x + eps * grad.sign()
+
+
+check("ch8.linear_fgsm", fgsm_linear)
+
+# %% [markdown]
+# **4 (hard).** Beat the search by hand: design a `search.Policy` for LeNet-300-100 whose energy is
+# within the chapter's budget and whose proxy accuracy (validation, no retraining) beats the best
+# uniform policy. `search.book_problem()` returns `(space, cost, score, budget)` for experiments.
+
+# %%
+answer_4 = None  # your code here, e.g. search.Policy(("fc1", "fc2", "fc3"), (s1, s2, s3), (b1, b2, b3))
+check("ch8.beat_uniform", answer_4)
+
+# %% tags=["hide-cell", "solution"]
+space_, cost_, score_, budget_ = search.book_problem()
+answer_4 = search.Policy(("fc1", "fc2", "fc3"), (0.95, 0.5, 0.0), (4, 4, 8))
+print(f"{cost_(answer_4) / 1e6:.2f} µJ of {budget_ / 1e6:.2f} µJ")
+check("ch8.beat_uniform", answer_4)
+
+# %% [markdown]
+# ## Summary
+#
+# * One run is a sample: on one baseline with one recipe, the seed alone moves accuracy by up to
+#   {glue:text}`ch8_seed_range_pp:.1f` points — more than many differences papers report. Compare
+#   means over seeds, on the same baseline, with all storage overheads counted.
+# * A GRU spends most of its work in a recurrent matrix reused sequentially; its one-shot pruning
+#   and low-bit quantization hurt more than a CNN's, and low-rank pays little on its narrow gate
+#   matrices — results on CNNs do not automatically transfer.
+# * A small evolutionary search with the accelerator's energy model in the loop finds per-layer
+#   policies that {glue:text}`ch8_autocomp_budget_text` the budget and change accuracy by
+#   {glue:text}`autocomp_acc_gain:+.2f` pp against the best uniform policy after retraining.
+# * Compression does not make a network robust: FGSM and PGD at ε = 0.1 break dense, pruned, 4-bit
+#   and binary networks alike; apparent robustness of binary nets to FGSM is largely gradient masking.
+# * On a CPU, PyTorch turns structured pruning and (partly) int8 into speed; irregular sparsity,
+#   sub-8-bit weights and small factorised layers need kernels or hardware that do not exist there.
+#
+# **Further reading.** The survey's discussion section {cite:p}`deng2020model`; on fair
+# benchmarking of pruning {cite:p}`blalock2020state`; automatic compression {cite:p}`he2018amc` and
+# {cite:p}`wang2019haq`; adversarial examples {cite:p}`goodfellow2015explaining`,
+# {cite:p}`madry2018towards`, {cite:p}`athalye2018obfuscated`; compression and robustness
+# {cite:p}`guo2018sparse`, {cite:p}`lin2019defensive`, {cite:p}`galloway2018attacking`; pruning
+# recurrent translation models {cite:p}`see2016compression`.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+nb.glue("ch8_runtime_s", nb.runtime_s())
