@@ -21,7 +21,6 @@ Run ``python -m companion.bench`` (``--quick`` for the small version the chapter
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 import warnings
 from dataclasses import asdict, dataclass

@@ -253,7 +253,8 @@ def tucker2_conv(kernel: torch.Tensor, ranks: tuple[int, int]) -> tuple[torch.Te
         raise ValueError(f"ranks must be a pair (R_out, R_in), got {ranks!r}")
     r_out = _check_rank("R_out", ranks[0], kernel.shape[0])
     r_in = _check_rank("R_in", ranks[1], kernel.shape[1])
-    with tl.backend_context("pytorch"):
+    with tl.backend_context("pytorch"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a rank above the other modes' product: padded, harmless
         (core, (u, s)), _ = partial_tucker(kernel.detach().double(), rank=[r_out, r_in], modes=[0, 1],
                                            init="svd", n_iter_max=100, tol=1e-8)
     return core.to(kernel.dtype), u.to(kernel.dtype), s.to(kernel.dtype)

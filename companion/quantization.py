@@ -57,7 +57,7 @@ __all__ = [
     "ActQuant", "attach_activation_quant_", "prepare_qat_", "bake_", "GradQuant",
     "attach_gradient_quant_", "quant_layers", "quantized_size_bits", "layer_sensitivity", "assign_bits",
     "dynamic_int8", "time_forward_ms", "calibrate_activations_", "WEIGHT_KINDS", "build_quantized",
-    "train_quantized", "RECIPES",
+    "train_quantized", "RECIPES", "ptq", "train_shared",
     "qat_sweep_recipe", "grad_sweep_recipe",
 ]
 
@@ -129,11 +129,15 @@ def per_channel(shape: Sequence[int], axis: int = 0) -> tuple[int, ...]:
 
 
 def per_group(shape: Sequence[int], group_size: int) -> tuple[int, ...]:
-    """``block_size`` of groups of ``group_size`` consecutive values of the last dimension per row
-    (for a conv weight ``[O, I, kh, kw]`` the groups run along the flattened ``I·kh·kw`` only when it
-    is viewed as 2-d; here the group is taken along the last axis)."""
+    """``block_size`` of groups of ``group_size`` consecutive values along the last dimension
+    (each row split into ``shape[-1] / group_size`` groups, one scale each). For a conv weight
+    ``[O, I, kh, kw]``, reshape it to ``[O, I·kh·kw]`` first.
+
+    >>> per_group((500, 800), 32)
+    (1, 32)
+    """
     shape = tuple(int(s) for s in shape)
-    if not isinstance(group_size, int) or group_size < 1 or shape[-1] % group_size:
+    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1 or shape[-1] % group_size:
         raise ValueError(f"group_size must be a positive divisor of the last dimension {shape[-1]}, got {group_size!r}")
     return tuple(1 for _ in shape[:-1]) + (group_size,)
 
@@ -255,9 +259,9 @@ def choose_qparams(x: torch.Tensor, bits: int, *, scheme: str = "affine", block_
     grid shape ``[x.shape[i] // block_size[i]]``. ``clip(blocks) -> (lo, hi)`` may replace the
     min/max rule (it receives ``x`` as ``[n_blocks, block_numel]``); see :func:`calibrate_range`.
 
-    >>> qp = choose_qparams(torch.tensor([-1.0, 0.0, 2.0]), 8)
-    >>> float(qp.scale), int(qp.zero_point)
-    (0.0117647061124444, 85)
+    >>> qp = choose_qparams(torch.tensor([-1.0, 0.0, 2.0]), 8)   # scale = 3/255
+    >>> round(float(qp.scale), 6), int(qp.zero_point)
+    (0.011765, 85)
     """
     x = _check_tensor(x)
     _check_scheme(scheme)
@@ -778,12 +782,32 @@ def quantize_weights(model: nn.Module, bits: int | Mapping[str, int], *, method:
     stored at 32 bits in :func:`quantized_size_bits`, as integer kernels do)."""
     model = copy.deepcopy(model)
     for name, layer in quant_layers(model, layers).items():
-        b = bits[name] if isinstance(bits, Mapping) else bits
+        b = bits.get(name, 32) if isinstance(bits, Mapping) else bits  # a layer missing from the dict stays float
         if b >= 32:
             continue
         with torch.no_grad():
             layer.weight.copy_(_quantize_weight(layer.weight.detach(), b, method, scheme, granularity, group_size))
     return model
+
+
+def ptq(model: nn.Module, w_bits: int | Mapping[str, int] | None = 8, a_bits: int | None = 8, *,
+        method: str = "uniform", granularity: str = "channel", scheme: str = "symmetric",
+        calibration: str = "minmax", percentile: float = 99.99, calib_data: str | torch.Tensor = "val",
+        skip_first_act: bool = False) -> nn.Module:
+    """Post-training quantization of a copy of ``model``: ``w_bits``-bit weights
+    (:func:`quantize_weights`) and ``a_bits``-bit activations (the input of every conv/linear
+    layer) whose clip ranges are calibrated on ``calib_data`` (a split name — the 500
+    validation images by default, never the test set — or a batch of images) by
+    ``calibration`` = ``"minmax"``, ``"percentile"`` or ``"mse"`` (:func:`calibrate_range`).
+    ``None`` leaves weights or activations in float32."""
+    from . import data as _data
+    q = quantize_weights(model, w_bits, method=method, granularity=granularity, scheme=scheme) \
+        if w_bits is not None else copy.deepcopy(model)
+    if a_bits is not None:
+        x = _data.load_mnist(calib_data)[0] if isinstance(calib_data, str) else calib_data
+        acts = attach_activation_quant_(q, a_bits, skip_first=skip_first_act)
+        calibrate_activations_(q, acts, x, method=calibration, percentile=percentile)
+    return q.eval()
 
 
 class FakeQuantWeight(nn.Module):
@@ -1069,9 +1093,9 @@ def _weight_factory(kind: str, bits: int | None):
 
 #: Named training recipes of the chapter (keyword arguments of :func:`train_quantized`).
 RECIPES: dict[str, dict] = {
-    "qat4": dict(weight="uniform", bits=4, act_bits=4, act_clip="pact", epochs=3),
-    "twn": dict(weight="ternary", bits=None, epochs=4),
-    "ttq": dict(weight="ttq", bits=None, epochs=4),
+    "qat4": dict(weight="uniform", bits=4, act_bits=4, act_clip="pact", epochs=2, lr=1e-4),
+    "twn": dict(weight="ternary", bits=None, epochs=3, lr=1e-4),
+    "ttq": dict(weight="ttq", bits=None, epochs=3, lr=1e-4),
     "binaryconnect": dict(weight="binary", bits=None, epochs=6),
     "xnor_weights": dict(weight="xnor", bits=None, epochs=6),
     "bnn": dict(weight="binary", bits=None, act_bits=1, act_clip="pact", epochs=6),
@@ -1081,7 +1105,7 @@ RECIPES: dict[str, dict] = {
 
 def qat_sweep_recipe(bits: int) -> dict:
     """Weights-only QAT at ``bits`` (per-channel symmetric; 1 bit = sign·mean|w|), 2 epochs from the baseline."""
-    return dict(weight="uniform", bits=bits, epochs=2)
+    return dict(weight="uniform", bits=bits, epochs=2, lr=1e-4)
 
 
 def grad_sweep_recipe(grad_bits: int) -> dict:
@@ -1148,6 +1172,23 @@ def train_quantized(model_name: str, weight: str = "uniform", bits: int | None =
         if isinstance(q, ActQuant):
             q.mode = "qat"
     return model
+
+
+def train_shared(model_name: str, bits: int, *, epochs: int = 1, lr: float = 1e-4, init: str = "linear",
+                 seed: int = 0, progress: bool = True) -> nn.Module:
+    """Deep Compression's trained quantization of a baseline, cached: k-means weight sharing
+    (``bits`` per layer, ``init``) then ``epochs`` of codebook fine-tuning by summed gradients
+    (:func:`finetune_codebook`). Returns a plain model whose layers hold ≤ ``2^bits`` values."""
+    from . import train as _train
+    spec = {"ch4": "train_shared", "v": 1, "model": model_name, "bits": bits, "epochs": epochs, "lr": lr,
+            "init": init, "seed": seed}
+
+    def fit(model):
+        tuned = finetune_codebook(model, bits, epochs=epochs, lr=lr, init=init, seed=seed, progress=progress)
+        model.load_state_dict(tuned.state_dict())
+
+    return _train.cached_model(spec, lambda: _train.baseline(model_name, progress=False), fit,
+                               name=f"ch4-{model_name}-shared")
 
 
 # --- what PyTorch really runs: int8 dynamic quantization on the CPU ------------------------------
@@ -1223,8 +1264,8 @@ exercises.register(
     "ch4.ste_backward",
     "Write ste_grad(x, grad_out): the straight-through gradient of 4-bit affine fake quantization "
     "with clip range [−1, 1] (grad passes where the code is inside [qmin, qmax], else 0).",
-    exercises.same_function(_ste_reference, _ste_cases, hint="the gradient passes unchanged inside the clip range "
-                            "and is 0 outside; the clip range of this grid is [(qmin−z)·s, (qmax−z)·s]."),
+    exercises.same_function(_ste_reference, _ste_cases, hint="the gradient passes unchanged where the unclamped code "
+                            "round(x/s) + z lies in [qmin, qmax] and is 0 elsewhere (qparams_from_range(-1, 1, 4) gives s, z)."),
     "medium")
 
 

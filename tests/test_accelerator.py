@@ -279,3 +279,25 @@ def test_bad_conv_and_calls():
         evaluate_network(Architecture(), models.layer_table("alexnet"), bits={"conv99": 4})
     with pytest.raises(ValueError, match="in \\(0, 1\\]"):
         evaluate_network(Architecture(), models.layer_table("alexnet"), densities=0)
+
+
+def test_network_level_nm_and_module_densities():
+    table = models.layer_table("resnet18")
+    arch = Architecture(dataflow="os", nm_support=True)
+    dense, nm = evaluate_network(arch, table), evaluate_network(arch, table, nm=(2, 4))
+    assert nm.cycles < dense.cycles and all(l.k_eff == -(-l.K // 2) for l in nm)
+    model = models.build("lenet300")
+    with torch.no_grad():
+        model.fc1.weight[:, :392] = 0  # half of fc1's weights
+    work = from_module(model, act_density={"fc2": 0.5})
+    assert work[0].weight_density == pytest.approx(0.5) and work[1].act_density == 0.5
+    assert work[0].act_density == 1.0
+
+
+def test_input_densities_measures_relu_zeros():
+    from companion.accelerator import input_densities
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    d = input_densities(model, torch.randn(64, 4, generator=torch.Generator().manual_seed(0)))
+    assert d["0"] == 1.0 and 0 < d["2"] < 1
+    with pytest.raises(TypeError, match="nn.Module"):
+        input_densities("lenet", torch.zeros(1))

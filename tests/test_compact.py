@@ -368,3 +368,36 @@ def test_bad_input_value_errors(call, match):
 def test_bad_input_type_errors(call):
     with pytest.raises(TypeError):
         call()
+
+
+# --- caching: every hyper-parameter is in the key ---------------------------------------------------
+
+def test_train_compact_cache_key_holds_every_hyper_parameter(monkeypatch):
+    from companion import train
+    seen = []
+    monkeypatch.setattr(train, "cached_model", lambda spec, make, fit, name: seen.append((spec, name)) or make())
+    cfg = C.ArchConfig("fire", 0.75, 2)
+    C.train_compact(cfg, epochs=3, lr=1e-3, batch_size=32, weight_decay=0.0, shift_px=0, seed=5)
+    spec, name = seen[0]
+    assert name == "compact" and spec["compact"] == {f: getattr(cfg, f) for f in spec["compact"]}
+    assert spec["train"] == dict(epochs=3, lr=1e-3, batch_size=32, weight_decay=0.0, shift_px=0, seed=5)
+    assert spec["arch_version"] == C.ARCH_VERSION
+
+
+def test_run_search_is_cached_under_a_complete_key(monkeypatch):
+    from companion import train
+    seen = []
+    fake_rows = [{"config": {"block": "dwsep", "width": 1.0, "depth": 1, "expansion": 2, "groups": 2,
+                             "squeeze_ratio": 0.25}, "params": 1, "macs": 2, "score": 50.0}]
+    monkeypatch.setattr(train, "cached_result", lambda spec, compute, name: seen.append(spec) or fake_rows)
+    out = C.run_search(n_candidates=3, mac_budget=10**6, proxy_epochs=1, strategy="random", seed=2)
+    assert out == [C.Candidate(C.ArchConfig("dwsep", 1.0, 1), 1, 2, 50.0)]
+    nas = seen[0]["nas"]
+    assert (nas["n_candidates"], nas["mac_budget"], nas["proxy_epochs"], nas["strategy"], nas["seed"]) == (
+        3, 10**6, 1, "random", 2)
+    assert nas["space"]["widths"] == C.SearchSpace().widths
+
+
+def test_proxy_score_refuses_the_test_split():
+    with pytest.raises(ValueError, match="test split"):
+        C.proxy_score(C.ArchConfig(), split="test")

@@ -1,6 +1,7 @@
 """Tests of companion.joint: Huffman coding, the compressed file, recipes, sensitivity (chapter 6)."""
 from __future__ import annotations
 
+import copy
 import heapq
 import math
 import zlib
@@ -356,3 +357,33 @@ def test_exercises_registered_and_solvable():
     def huffman_bits(counts):
         return _brute_force_optimal_bits(list(counts))
     exercises.check("ch6.huffman_bits", huffman_bits)
+
+
+def test_run_end_to_end_without_training(monkeypatch):
+    """A recipe with 0 epochs runs every stage: the report's size is the file's length and the
+    returned model is the decoded file."""
+    from companion import train
+    base = train.baseline("lenet300", progress=False)
+
+    def no_cache(spec, make, fit=None, *, name="model", refresh=False):
+        m = make()
+        if fit is not None:
+            fit(m)
+        return m.eval()
+
+    monkeypatch.setattr(train, "baseline", lambda name, **kw: copy.deepcopy(base))
+    monkeypatch.setattr(train, "cached_model", no_cache)
+    r = {"name": "tiny", "model": "lenet300", "steps": [
+        {"method": "prune", "sparsity": {"fc1": 0.9, "fc2": 0.8, "fc3": 0.5}, "rounds": 1, "epochs_per_round": 0},
+        {"method": "share", "bits": 4, "epochs": 0},
+        {"method": "encode", "index_bits": 5}]}
+    res = recipes.run(r, progress=False)
+    assert res.report.size_bits == 8 * len(res.data)
+    assert [s.name for s in res.stages] == ["prune", "share", "encode"]
+    sizes = [s.size_bits for s in res.stages]
+    assert sizes[0] > sizes[1] > sizes[2]
+    back = codec.read_model(res.data)
+    for k, v in back.state_dict().items():
+        assert torch.equal(v, res.model.state_dict()[k])
+    assert res.report.accuracy == train.evaluate(back)
+    assert res.report.compression_ratio > 20

@@ -435,3 +435,22 @@ def test_exercises_registered_and_solutions_pass():
     exercises.check("ch5.padding_zeros", 8)
     with pytest.raises(exercises.ExerciseError):
         exercises.check("ch5.padding_zeros", 7)
+
+
+def test_recipes_reject_bad_arguments():
+    with pytest.raises(ValueError, match="method"):
+        sp.pruned_model("lenet300", 0.9, method="random")
+    with pytest.raises(ValueError, match="multiple"):
+        sp.pruned_model("lenet300", 0.9, method="iterative", epochs=4, steps=3)
+    with pytest.raises(ValueError, match="base_key"):
+        sp.channel_pruned_model("lenet5", 0.5, base=models.build("lenet5"))
+
+
+def test_pruned_model_is_cached_and_baked(tmp_cache, monkeypatch):
+    from companion import train
+    monkeypatch.setattr(train, "baseline", lambda name, progress=True: models.build(name, seed=0))
+    m = sp.pruned_model("lenet300", {"fc1": 0.9}, method="one-shot", epochs=0, progress=False)
+    assert sp.masks(m) == {} and sp.layer_sparsities(m)["fc1"] == pytest.approx(0.9, abs=1e-5)
+    again = sp.pruned_model("lenet300", {"fc1": 0.9}, method="one-shot", epochs=0, progress=False)
+    assert torch.equal(again.fc1.weight, m.fc1.weight)
+    assert len(list(tmp_cache.glob("pruned-lenet300-*.pt"))) == 1

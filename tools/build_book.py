@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
 VENDOR = ROOT / ".vendor"
 STAGE = ROOT / ".build" / "book"
 HTML = STAGE / "_build" / "html"
@@ -74,12 +75,28 @@ def stage() -> Path:
     for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         shutil.copy2(nb, STAGE / "notebooks" / nb.name)
     shutil.copytree(vendor(), STAGE / "_vendor")
-    bibs = ["references.bib"] + sorted(str(p.relative_to(STAGE)) for p in (STAGE / "bib").glob("*.bib"))
-    cfg = (STAGE / "_config.yml").read_text()
-    cfg = cfg.replace("bibtex_bibfiles:\n  - references.bib\n",
-                      "bibtex_bibfiles:\n" + "".join(f"  - {b}\n" for b in bibs))
-    (STAGE / "_config.yml").write_text(cfg)
+    import coverage_page as coverage  # tools/coverage_page.py: the coverage page from book/coverage.yml + the exercise registry
+    if (STAGE / "coverage.yml").is_file():
+        (STAGE / "coverage.md").write_text(coverage.render(coverage.load(STAGE / "coverage.yml")))
+    merged = merge_bibliographies([STAGE / "references.bib", *sorted((STAGE / "bib").glob("*.bib"))])
+    (STAGE / "references.bib").write_text(merged)
+    shutil.rmtree(STAGE / "bib", ignore_errors=True)
     return STAGE
+
+
+def merge_bibliographies(paths: list[Path]) -> str:
+    """One BibTeX text with each key once (the first definition wins: references.bib, then chapters)."""
+    import re
+    seen, out = set(), []
+    for path in paths:
+        if not path.is_file():
+            continue
+        for entry in re.split(r"\n(?=@)", "\n" + path.read_text()):
+            m = re.match(r"\s*@\w+\s*\{\s*([^,\s]+)\s*,", entry)
+            if m and m.group(1).lower() not in seen:
+                seen.add(m.group(1).lower())
+                out.append(entry.strip())
+    return "\n\n".join(out) + "\n"
 
 
 def _place_widget_fonts(html: Path) -> None:

@@ -140,6 +140,12 @@ class LayerReport:
         """Dense-equivalent GOPS (2·MACs / latency), as EIE reports its 3 TOPS."""
         return 2 * self.macs / self.latency_s / 1e9
 
+    def __str__(self) -> str:
+        share = ", ".join(f"{k} {100 * v / self.energy_pj:.0f}%" for k, v in self.energy_breakdown.items())
+        return (f"{self.name or 'layer'} [{self.dataflow.upper()} {self.engine}]: {self.cycles:,} cycles "
+                f"({self.groups * self.row_folds * self.col_folds} folds), utilisation {100 * self.utilization:.1f}%, "
+                f"{self.bound}-bound, {self.energy_pj / 1e6:.3f} µJ ({share})")
+
     def as_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "parts"}
         d.update(utilization=self.utilization, energy_pj=self.energy_pj, dram_bytes=self.dram_bytes,

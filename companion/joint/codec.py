@@ -380,7 +380,7 @@ def unpack(data: bytes) -> tuple[str, dict[str, EncodedTensor]]:
         coding = Coding(VALUE_CODINGS[vcode], index_bits, INDEX_CODINGS[icode])
         (n,) = r.unpack("I", f"{name}: entry count")
         numel = int(math.prod(shape))
-        if n > (numel if not index_bits else numel + numel):  # fillers never outnumber positions
+        if n > numel:  # every entry (filler or weight) occupies its own position
             raise CorruptFileError(f"corrupted file: {name}: {n} entries for {numel} elements")
         codebook, vlen = np.zeros(0, dtype=np.float32), empty
         if coding.values in ("float32", "float16"):

@@ -427,6 +427,11 @@ def run(recipe: Recipe | Mapping | str, *, progress: bool = True, cache: bool = 
             default = codec.Coding(p["bias"])
             data = codec.write_model(model, codings, arch=recipe.model, default=default)
             decoded = codec.read_model(data, copy.deepcopy(_structure(recipe.model, recipe.steps)))
+            if p["bias"] == "float32" and p["values"] != "float16":  # lossless: check it, every run
+                written, read = model.state_dict(), decoded.state_dict()
+                bad = [k for k, v in written.items() if v.is_floating_point() and not torch.equal(v, read[k])]
+                if bad:
+                    raise RuntimeError(f"the file does not decode to the weights that were written: {bad}")
             model = decoded
             stages.append(_report("encode", model, base, base_acc, data))
     final = stages[-1]

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from companion import nb, compact, metrics, models, plotting, train, widgets
 from companion.exercises import check
@@ -113,8 +113,9 @@ print("hook-measured MACs of the depthwise-separable block:",
 # %% [markdown]
 # Compare the MAC ratio column with the activations column. The inverted residual with the
 # paper's $t = 6$ costs *more* MACs than the plain conv at equal width, and it writes
-# {glue:text}`ch2_ir_act_ratio:.0f`x more activations. MobileNet v2 pays this price on purpose: it runs with much thinner
-# bottlenecks (here the block keeps 64 channels in and out). The ShuffleNet unit is the
+# {glue:text}`ch2_ir_act_ratio:.0f`x more activations. MobileNet v2 pays this price on purpose:
+# its bottlenecks are much thinner than the layers around them (here the block keeps 64
+# channels in and out). The ShuffleNet unit is the
 # cheapest in MACs, but not in activations.
 
 # %% [markdown]
@@ -186,29 +187,30 @@ nb.glue("ch2_mbv1_dw_mac_share", float(share.loc["mobilenet_v1", "depthwise"]))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-fig, axes = plotting.new_figure(2, 1, width=10, height=3.4)
-for ax, what, label in ((axes[0], "params", "parameters (M)"), (axes[1], "macs", "MACs (G)")):
+fig, axes = plotting.new_figure(2, 1, width=10, height=3.6)
+for ax, frame, total in ((axes[0], pshare, lambda n: models.layer_table(n).params / 1e6),
+                         (axes[1], share, lambda n: models.layer_table(n).macs / 1e9)):
     bottom = np.zeros(len(nets))
-    scale = 1e6 if what == "params" else 1e9
     for i, k in enumerate(kinds[:4]):
-        vals = np.array([getattr(by_kind[n].get(k, compact.Cost()), what) / scale for n in nets])
+        vals = frame[k].to_numpy()
         ax.bar(nets, vals, bottom=bottom, label=k, color=plotting.PALETTE[i])
         bottom += vals
-    if what == "params":
-        ax.set_yscale("log")
-    ax.set_ylabel(label)
+    for x, n in enumerate(nets):  # the absolute total above each bar
+        ax.annotate(f"{total(n):.1f}", (x, 101.5), ha="center", fontsize=8)
+    ax.set_ylim(0, 112)
+    ax.set_ylabel("share (%)")
     ax.tick_params(axis="x", rotation=20)
-axes[0].set_title("Parameters per layer type (log scale)")
-axes[1].set_title("MACs per layer type (224×224 input)")
-axes[1].legend()
+axes[0].set_title("Parameters by layer type (total in M above each bar)")
+axes[1].set_title("MACs by layer type (total in G above each bar, 224×224)")
+axes[1].legend(fontsize=8, loc="center right")
 display(fig)
 
 # %% [markdown]
 # ## Compact CNNs for MNIST
 #
 # Now we apply the blocks to the book's baseline, the small VGG-style CNN
-# (`train.baseline("cnn")`). Its fully connected layer holds most of its parameters, and its
-# four 3x3 convs at full resolution hold most of its MACs. `compact.ArchConfig(block, width,
+# (`train.baseline("cnn")`). Its first fully connected layer holds most of its parameters, and
+# its four 3x3 convs do most of its MACs. `compact.ArchConfig(block, width,
 # depth)` describes a compact alternative: a 3x3 stride-2 stem, two stages of `depth` blocks
 # (14×14, then 7×7), global average pooling instead of the big FC layer, and a 10-way
 # classifier. One network per block type, each within a fifth of the baseline's MACs, is
@@ -220,23 +222,38 @@ variants = {cfg.label: compact.train_compact(cfg) for cfg in compact.MNIST_VARIA
 
 # %%
 # NBVAL_CHECK_OUTPUT
+accuracy = {}  # label -> (val %, test %), each network evaluated once
+
 def describe(label, model):
+    if label not in accuracy:
+        accuracy[label] = (train.evaluate(model, "val"), train.evaluate(model, "test"))
+    val, test = accuracy[label]
     c = model.cost()
     return {"network": label, "params": c.params, "MACs": c.macs, "param ratio": base_params / c.params,
-            "MAC ratio": base_macs / c.macs, "val acc %": train.evaluate(model, "val"),
-            "test acc %": train.evaluate(model), "drop (pp)": base_acc - train.evaluate(model)}
+            "MAC ratio": base_macs / c.macs, "val acc %": val, "test acc %": test, "drop (pp)": base_acc - test}
 
 table = pd.DataFrame([describe(k, m) for k, m in variants.items()]).set_index("network")
 print(table.round({"param ratio": 1, "MAC ratio": 1, "val acc %": 1, "test acc %": 1, "drop (pp)": 1}).to_string())
 
+# %% tags=["hide-input"]
+nb.glue("ch2_conv_acc", float(table.loc["conv w0.5 d1", "test acc %"]))
+nb.glue("ch2_variants_acc_min", float(table["test acc %"][table.index != "conv w0.5 d1"].min()))
+nb.glue("ch2_variants_acc_max", float(table["test acc %"].max()))
+
 # %% [markdown]
+# The plain-conv control is by far the weakest. To stay under the budget with full 3x3 convs it
+# must be thin (16 and 32 channels) and shallow (one conv per stage), and it reaches only
+# {glue:text}`ch2_conv_acc:.1f` %. For the same MACs the cheap blocks can afford wider and deeper
+# networks, and they reach {glue:text}`ch2_variants_acc_min:.1f`–{glue:text}`ch2_variants_acc_max:.1f` %.
+# That is the survey's case for compact blocks, in one table.
+#
 # The shared ruler gives the same numbers. `metrics.make_report` measures a model with
 # hooks and reports it against the baseline as every chapter does (size is float32 here;
 # chapter 4 quantizes it):
 
 # %%
 # NBVAL_CHECK_OUTPUT
-reports = [metrics.make_report(k, m, base, accuracy=train.evaluate(m), baseline_accuracy=base_acc)
+reports = [metrics.make_report(k, m, base, accuracy=accuracy[k][1], baseline_accuracy=base_acc)
            for k, m in variants.items()]
 print(metrics.compare(reports).round(2).to_string())
 
@@ -271,18 +288,24 @@ nas_df = pd.DataFrame([{"#": i, "architecture": c.config.label, "params": c.para
 print(nas_df.round(1).to_string())
 winner = max(nas, key=lambda c: c.score)
 print(f"best proxy score: {winner.config.label} ({winner.score:.1f} % after 2 epochs)")
+nb.glue("ch2_nas_score_min", min(c.score for c in nas))
+nb.glue("ch2_nas_score_max", max(c.score for c in nas))
 
 # %% [markdown]
-# Two epochs only give a rough ranking, so the winner of the search is trained in full like the
-# hand-designed variants. The best compact network is then chosen by **validation** accuracy
-# among all networks with at least 5x fewer MACs and parameters. The test split is used only
-# to report the result.
+# Two epochs are a weak proxy. After them the candidates score between
+# {glue:text}`ch2_nas_score_min:.1f` % and {glue:text}`ch2_nas_score_max:.1f` %, far below their
+# final accuracy, so the proxy rewards networks that *learn fast*, which are not always those
+# that *end best*. Much NAS research addresses exactly this (longer proxies, weight sharing,
+# learning-curve extrapolation). So the winner of the search, {glue:md}`ch2_nas_winner`, is
+# trained in full like the hand-designed variants. The best compact network is then chosen by
+# **validation** accuracy among all networks with at least 5x fewer MACs and parameters. The
+# test split is used only to report the result.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 nas_model = compact.train_compact(winner.config)
 candidates = dict(variants)
-candidates.setdefault(winner.config.label, nas_model)
+_ = candidates.setdefault(winner.config.label, nas_model)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -300,22 +323,22 @@ print(f"  test accuracy {best['test acc %']:.1f} % vs {base_acc:.1f} % (drop {be
 nb.glue("compact_mac_ratio", float(best["MAC ratio"]))
 nb.glue("compact_param_ratio", float(best["param ratio"]))
 nb.glue("compact_acc_drop", float(best["drop (pp)"]))
-nb.glue("ch2_best_label", best_label)
+nb.glue("ch2_best_label", Markdown(best_label))  # {glue:md}: the text without quotes
 nb.glue("ch2_best_acc", float(best["test acc %"]))
 nb.glue("ch2_base_acc", float(base_acc))
 nb.glue("ch2_nas_n", len(nas))
 nb.glue("ch2_nas_space", compact.SearchSpace().size)
-nb.glue("ch2_nas_winner", winner.config.label)
+nb.glue("ch2_nas_winner", Markdown(winner.config.label))
 nb.glue("ch2_n_trained", len(candidates))
 nb.glue("ch2_base_fc1_params", sum(p.numel() for p in base.fc1.parameters()))
 
 # %% [markdown]
-# The best compact CNN, **{glue:text}`ch2_best_label`**, needs {glue:text}`compact_mac_ratio:.1f`x
+# The best compact CNN, **{glue:md}`ch2_best_label`**, needs {glue:text}`compact_mac_ratio:.1f`x
 # fewer MACs and {glue:text}`compact_param_ratio:.1f`x fewer parameters than the baseline. Its
 # test accuracy is {glue:text}`ch2_best_acc:.1f` % against {glue:text}`ch2_base_acc:.1f` %, a drop
 # of {glue:text}`compact_acc_drop:.1f` points. Most of the parameter saving comes from global
-# average pooling, which replaces the baseline's {glue:text}`ch2_base_fc1_params:,d`-parameter FC layer. Most of the MAC saving
-# comes from the blocks and the early stride. The figure shows every trained network and the
+# average pooling, which replaces the baseline's {glue:text}`ch2_base_fc1_params:,d`-parameter
+# FC layer. Most of the MAC saving comes from the blocks and the early stride. The figure shows every trained network and the
 # search: accuracy against MACs, with the Pareto front of the proxy scores (no other candidate
 # is both cheaper and better).
 
@@ -328,6 +351,8 @@ for i, (k, row) in enumerate(full.iterrows()):
 a1.axvline(mac_budget / 1e6, ls="--", color="grey", lw=1)
 a1.axhline(base_acc - 1, ls=":", color="grey", lw=1)
 a1.set_xscale("log")
+a1.minorticks_off()
+a1.set_xticks([0.5, 1, 2, 5], ["0.5", "1", "2", "5"])
 a1.set_xlabel("MACs per image (M, log scale)")
 a1.set_ylabel("test accuracy (%)")
 a1.set_title("Trained networks (dashed: MAC budget, dotted: baseline − 1 pt)")
@@ -353,26 +378,35 @@ display(fig)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
+from matplotlib.figure import Figure  # not registered with pyplot: nothing leaks between frames
+
 WIDTHS, RESOLUTIONS, BLOCKS = [0.25, 0.5, 0.75, 1.0], [128, 160, 192, 224], ["separable", "standard"]
 tables = {(a, r, b): compact.mobilenet_v1_table(a, r, block=b) for a in WIDTHS for r in RESOLUTIONS for b in BLOCKS}
 KIND_COLOR = {"conv kxk": plotting.PALETTE[0], "conv 1x1": plotting.PALETTE[1], "depthwise": plotting.PALETTE[2],
               "fc": plotting.PALETTE[3]}
 
+columns = {key: (np.array([compact.layer_kind(l) for l in t]), np.array([l.macs / 1e6 for l in t]),
+                  np.array([l.params / 1e3 for l in t])) for key, t in tables.items()}
+
 def mobilenet_frame(width=1.0, resolution=224, block="separable"):
     t = tables[(width, resolution, block)]
-    colors = [KIND_COLOR[compact.layer_kind(l)] for l in t]
-    fig, (a1, a2) = plotting.new_figure(1, 2, width=9, height=4.4, sharex=True)
+    kinds, macs, params = columns[(width, resolution, block)]
+    fig = Figure(figsize=(9, 4.4))  # fixed margins: a constrained layout costs more than the drawing
+    a1, a2 = fig.subplots(2, 1, sharex=True)
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.9, bottom=0.11, hspace=0.3)
     idx = np.arange(len(t))
-    a1.bar(idx, [l.macs / 1e6 for l in t], color=colors)
+    for kind, color in KIND_COLOR.items():  # one line collection per layer type: fast to draw
+        sel = kinds == kind
+        a1.vlines(idx[sel], 0, macs[sel], color=color, lw=6, label=kind)
+        a2.vlines(idx[sel], 0, params[sel], color=color, lw=6)
+    a1.set_ylim(0, 1.3 * macs.max())  # head room for the legend
+    a2.set_ylim(0, None)
     a1.set_ylabel("MACs (M)")
     a1.set_title(f"MobileNet-v1 α={width:g}, {resolution}×{resolution}, {block}: "
                  f"{t.macs / 1e6:,.0f} M MACs, {t.params / 1e6:.2f} M params")
-    a2.bar(idx, [l.params / 1e3 for l in t], color=colors)
     a2.set_ylabel("params (k)")
-    a2.set_xlabel("layer index")
-    for k, c in KIND_COLOR.items():
-        a1.bar([0], [0], color=c, label=k)
-    a1.legend(fontsize=8, ncol=4)
+    a2.set_xlabel("layer index (stem, then depthwise/pointwise pairs, FC last)")
+    a1.legend(fontsize=8, ncol=4, loc="upper left")
     return fig
 
 explorer = widgets.explore(mobilenet_frame, title="MobileNet-v1: width and resolution multipliers",
@@ -403,7 +437,7 @@ for name, kw in (("3x3 standard", dict(k=3)), ("3x3 depthwise", dict(k=3, groups
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-shapes = [(32, 56), (64, 28), (128, 28), (256, 14), (512, 7)]
+shapes = [(32, 56), (64, 28), (128, 28), (256, 14)]
 lat = pd.DataFrame([{"channels": c, "side": s, **compact.latency_comparison(c, c, s, repeats=25)} for c, s in shapes])
 lat["depthwise share of time %"] = 100 * lat["ms_depthwise"] / (lat["ms_depthwise"] + lat["ms_pointwise"])
 lat["depthwise share of MACs %"] = 100 * lat["channels"] * 9 / (lat["channels"] * 9 + lat["channels"] ** 2)
@@ -414,6 +448,8 @@ nb.glue("ch2_lat_mac_ratio_max", float(lat["mac_ratio"].max()))
 nb.glue("ch2_lat_speedup_min", float(lat["speedup"].min()))
 nb.glue("ch2_lat_speedup_max", float(lat["speedup"].max()))
 nb.glue("ch2_dw_time_share_max", float(lat["depthwise share of time %"].max()))
+nb.glue("ch2_dw_mac_share_min", float(lat["depthwise share of MACs %"].min()))
+nb.glue("ch2_dw_mac_share_max", float(lat["depthwise share of MACs %"].max()))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -424,16 +460,37 @@ ax.bar(xs + 0.2, lat["speedup"], 0.4, label="measured speedup", color=plotting.P
 ax.set_xticks(xs, [f"{c} ch, {s}×{s}" for c, s in shapes])
 ax.set_ylabel("standard / separable (x)")
 ax.set_title("Depthwise-separable vs standard 3x3 conv on one CPU thread")
-ax.legend()
+ax.set_ylim(0, 1.35 * lat["mac_ratio"].max())
+ax.legend(loc="upper left", ncol=2)
 display(fig)
 
 # %% [markdown]
 # The separable conv needs {glue:text}`ch2_lat_mac_ratio_min:.1f`–{glue:text}`ch2_lat_mac_ratio_max:.1f`x
-# fewer MACs. On this CPU it ran only {glue:text}`ch2_lat_speedup_min:.1f`–{glue:text}`ch2_lat_speedup_max:.1f`x
-# faster. The depthwise half does a few percent of the MACs but takes up to
-# {glue:text}`ch2_dw_time_share_max:.0f` % of the time: it is memory-bound, and its per-channel
-# loops vectorise poorly. ShuffleNet v2 {cite:p}`ma2018shufflenetv2` drew the same lesson from
+# fewer MACs. On this CPU it ran only
+# {glue:text}`ch2_lat_speedup_min:.1f`–{glue:text}`ch2_lat_speedup_max:.1f`x faster. The
+# depthwise half does only {glue:text}`ch2_dw_mac_share_min:.0f`–{glue:text}`ch2_dw_mac_share_max:.0f` %
+# of the MACs but takes up to {glue:text}`ch2_dw_time_share_max:.0f` % of the time: it is
+# memory-bound, and its per-channel loops vectorise poorly. ShuffleNet v2 {cite:p}`ma2018shufflenetv2` drew the same lesson from
 # phone measurements: FLOPs are an indirect metric, so measure the latency on the target.
+#
+# MACs can mislead in the other direction too. With 512 channels, a 3x3 conv's weights
+# ({glue:text}`ch2_w512_mb:.1f` MB in float32) no longer fit a typical CPU's L2 cache, and the
+# standard conv can slow down far more than its MACs predict:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+big = compact.latency_comparison(512, 512, 7, repeats=25)
+print(f"512 ch, 7x7: standard {big['ms_standard']:.2f} ms, separable {big['ms_separable']:.2f} ms -> "
+      f"{big['speedup']:.1f}x faster for {big['mac_ratio']:.1f}x fewer MACs")
+print(f"GMAC/s: standard {big['macs_standard'] / big['ms_standard'] / 1e6:.1f}, "
+      f"256 ch at 14x14 {lat['macs_standard'].iloc[-1] / lat['ms_standard'].iloc[-1] / 1e6:.1f}")
+nb.glue("ch2_w512_mb", compact.conv_cost(512, 512, 7, 7).params * 4 / 2**20)
+nb.glue("ch2_big_speedup", big["speedup"])
+
+# %% [markdown]
+# Here the separable conv was {glue:text}`ch2_big_speedup:.1f`x faster (the exact figure depends
+# on the cache sizes of the machine). In both directions, memory traffic rather than the MAC
+# count sets the time.
 #
 # Whole networks show the same gap. The baseline against the best compact CNN:
 
@@ -448,12 +505,13 @@ for batch in (1, 64):
     nb.glue(f"ch2_net_speedup_b{batch}", t_base / t_best)
 
 # %% [markdown]
-# At batch 1 the compact network was {glue:text}`ch2_net_speedup_b1:.1f`x faster, and at batch
-# 64 {glue:text}`ch2_net_speedup_b64:.1f`x faster, for {glue:text}`compact_mac_ratio:.1f`x
-# fewer MACs. At batch 1 these networks are so small that the fixed cost of each operator call
-# dominates, so more layers can mean more time even with fewer MACs. Chapter 7's accelerator
-# model shows the hardware side: depthwise layers leave most processing elements of a systolic
-# array idle.
+# The speed ratio (baseline time / compact time) was {glue:text}`ch2_net_speedup_b1:.1f` at
+# batch 1 and {glue:text}`ch2_net_speedup_b64:.1f` at batch 64, for
+# {glue:text}`compact_mac_ratio:.1f`x fewer MACs. At batch 1 both networks are so small that the
+# fixed cost of each operator call dominates: the compact network has more, smaller layers
+# (and BatchNorm), so fewer MACs need not mean less time. Larger batches amortise that
+# overhead. Chapter 7's accelerator model shows the hardware side: depthwise layers leave most
+# processing elements of a systolic array idle.
 
 # %% [markdown]
 # ## Beside the literature
@@ -470,9 +528,9 @@ for batch in (1, 64):
 # The setups differ. The cost rows use the papers' exact layer tables (224×224, batch 1, mult-adds
 # of conv and FC layers only) and agree to the paper's printed precision. The accuracy row
 # compares ImageNet (1000 classes, 1.28 M images, a full MobileNet) with our 3,500-image MNIST
-# subset and a network hundreds of times smaller. Only the *shape* of the trade-off carries over, and
-# on the 1,000-image test split one point is ten images. SqueezeNet 1.0 has {glue:text}`ch2_squeezenet_params_m:.2f` M parameters
-# against our single-tower AlexNet's {glue:text}`ch2_alexnet_params_m:.1f` M. The paper divides
+# subset and a network hundreds of times smaller. Only the *shape* of the trade-off carries
+# over, and on the 1,000-image test split one point is ten images. SqueezeNet 1.0 has
+# {glue:text}`ch2_squeezenet_params_m:.2f` M parameters against our single-tower AlexNet's {glue:text}`ch2_alexnet_params_m:.1f` M. The paper divides
 # AlexNet's 240 MB by SqueezeNet's 4.8 MB and rounds to 50x.
 
 # %% [markdown]
@@ -548,15 +606,15 @@ check("ch2.width_for_budget", answer_4)
 # * The cost of each block is a closed form. Ours match hook measurements exactly and MobileNet's
 #   published table to within {glue:text}`ch2_mbv1_max_diff_pct:.2f` %. The width and resolution
 #   multipliers trade accuracy for cost quadratically.
-# * On MNIST a compact CNN ({glue:text}`ch2_best_label`) keeps the baseline's accuracy to within
+# * On MNIST a compact CNN ({glue:md}`ch2_best_label`) keeps the baseline's accuracy to within
 #   {glue:text}`compact_acc_drop:.1f` points with {glue:text}`compact_mac_ratio:.1f`x fewer MACs
 #   and {glue:text}`compact_param_ratio:.1f`x fewer parameters.
 # * A small NAS (evolution, a MAC budget checked before training, a 2-epoch proxy) explores
 #   the design space automatically. Its Pareto front shows the trade-off it leaves you to pick from.
-# * Fewer MACs is not less time: depthwise convs are memory-bound, so a separable layer with
-#   {glue:text}`ch2_lat_mac_ratio_max:.1f`x fewer MACs ran only
-#   {glue:text}`ch2_lat_speedup_min:.1f`–{glue:text}`ch2_lat_speedup_max:.1f`x faster here.
-#   Measure on the target.
+# * Fewer MACs is not less time: depthwise convs are memory-bound, so separable layers with
+#   {glue:text}`ch2_lat_mac_ratio_min:.1f`–{glue:text}`ch2_lat_mac_ratio_max:.1f`x fewer MACs
+#   ran only {glue:text}`ch2_lat_speedup_min:.1f`–{glue:text}`ch2_lat_speedup_max:.1f`x faster
+#   here. Measure on the target.
 #
 # **Further reading.** The survey's section on compact models {cite:p}`deng2020model`;
 # SqueezeNet {cite:p}`iandola2016squeezenet`; MobileNets {cite:p}`howard2017mobilenets` and

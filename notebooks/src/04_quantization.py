@@ -1,0 +1,640 @@
+# %% [markdown]
+# # 4. Data quantization: from 32 bits to 1
+#
+# A trained network stores every weight as a 32-bit float and computes every activation in
+# float too. Most of those bits are noise. In this chapter you will *build* the quantizers the
+# survey catalogues — uniform (affine and symmetric, per tensor, per channel, per group),
+# stochastic rounding, power-of-two and k-means (weight sharing) — and *run* the three ways of
+# using them: **post-training quantization** with calibration, **quantization-aware training**
+# with a straight-through estimator you can read, and **binary/ternary networks** trained from
+# a sign. You will see where accuracy breaks as the bitwidth drops (weights, activations *and*
+# gradients), give each layer its own bitwidth, and measure what PyTorch's int8 path really
+# buys on a CPU.
+#
+# ```{admonition} In this chapter
+# **Goals**: *compute* scale and zero point of a uniform quantizer by hand; *implement* the
+# straight-through estimator; *quantize* LeNet-5 and LeNet-300-100 to 8, 4, 2 and 1 bit after
+# and during training; *compare* uniform, logarithmic and k-means grids and per-tensor vs
+# per-channel scales at equal model size; *measure* int8 speed on a CPU.
+#
+# **Prerequisites**: chapter 1 (the shared ruler: size with overheads, accuracy drop).
+# **Survey**: after the survey's section on data quantization {cite:p}`deng2020model`.
+#
+# **Run time**: {glue:text}`ch4_runtime_s:.0f` s on the CPU that built this page, with the
+# trained models in the cache (the first run trains about 30 small models: roughly 15 minutes
+# on 2 cores, with progress bars). **GPU**: not needed.
+# ```
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+import inspect
+import warnings
+
+import numpy as np
+import pandas as pd
+import torch
+from IPython.display import display
+
+from companion import data, metrics, nb, plotting, train, widgets
+from companion import quantization as Q
+from companion.exercises import check
+
+warnings.filterwarnings("ignore", category=UserWarning)  # torch.ao deprecation notices
+dev = nb.setup()
+base = {name: train.baseline(name) for name in ("lenet5", "lenet300")}
+base_acc = {name: train.evaluate(m) for name, m in base.items()}
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for name, acc in base_acc.items():
+    print(f"{name:9s} float32 baseline: {acc:.1f} % test accuracy, "
+          f"{metrics.model_size_bits(base[name]) / 8 / 1024:.0f} KB")
+
+# %% [markdown]
+# ## The principle: a grid, a scale and a zero point
+#
+# A **uniform** $b$-bit quantizer maps a real value $x$ to an integer code $q$ on a grid of
+# step $s$ (the *scale*) whose code $z$ (the *zero point*) stands for the real 0:
+#
+# $$ q = \operatorname{clamp}\!\Big(\big\lfloor x/s \big\rceil + z,\; q_\min,\; q_\max\Big), \qquad
+#    \hat x = (q - z)\, s . $$
+#
+# Calibrating on a range $[\ell, h]$ (widened to contain 0, so that zero padding, ReLU zeros
+# and pruned weights stay exact): the **affine** scheme uses unsigned codes
+# $[0, 2^b-1]$, $s = (h-\ell)/(2^b-1)$, $z = -\lfloor \ell/s \rceil$; the **symmetric** scheme
+# uses signed codes $[-(2^{b-1}-1),\, 2^{b-1}-1]$, $s = \max(|\ell|, |h|)/(2^{b-1}-1)$, $z = 0$ —
+# one code is wasted, but a multiplication needs no zero-point correction
+# {cite:p}`jacob2018quantization,krishnamoorthi2018quantizing`. Inside the range the error is at
+# most $s/2$; outside it the value is *clipped*. Check by hand on five numbers at 3 bits:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+x = torch.tensor([-1.0, -0.3, 0.0, 0.4, 2.0])
+for scheme in Q.SCHEMES:
+    qp = Q.choose_qparams(x, 3, scheme=scheme)
+    codes = Q.quantize(x, qp)
+    x_hat = Q.dequantize(codes, qp)
+    print(f"{scheme:9s} codes in [{qp.qmin}, {qp.qmax}], scale {float(qp.scale):.4f}, zero point {int(qp.zero_point)}")
+    print(f"          codes {codes.tolist()}  ->  {[round(v, 3) for v in x_hat.tolist()]}"
+          f"  max error {float((x_hat - x).abs().max()):.3f} <= scale/2 = {float(qp.scale) / 2:.3f}")
+
+# %% [markdown]
+# **Granularity.** One scale for a whole tensor is coarse when rows (output channels) have very
+# different ranges. Following torchao, one argument covers every case: `block_size` says how
+# many consecutive elements along each dimension share a scale — the whole shape (per tensor),
+# `(1, n)` (per output channel), `(1, g)` (per group of $g$ inputs).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+w = torch.tensor([[0.10, -0.05, 0.02, 0.08],
+                  [2.00, -1.50, 0.70, 1.10]])
+for label, block in [("per tensor", None), ("per channel", Q.per_channel(w.shape)), ("per group of 2", Q.per_group(w.shape, 2))]:
+    w_hat = Q.fake_quantize(w, 4, scheme="symmetric", block_size=block)
+    scales = Q.choose_qparams(w, 4, scheme="symmetric", block_size=block).scale.flatten()
+    print(f"{label:15s} scales {[round(v, 4) for v in scales.tolist()]}  error on row 0: "
+          f"{float((w_hat - w)[0].abs().max()):.4f}, row 1: {float((w_hat - w)[1].abs().max()):.4f}")
+
+# %% [markdown]
+# The small first row is flattened to zero by the per-tensor scale; a scale per row keeps it.
+# The cost is one 32-bit scale per block — the tables below count it.
+#
+# **Stochastic rounding** {cite:p}`gupta2015deep` rounds $v$ up with probability
+# $v - \lfloor v \rfloor$. Each result is off by up to one step, but the *expected* value is
+# exact — which is what lets tiny gradient updates survive a coarse grid (section on gradients
+# below):
+
+# %%
+# NBVAL_CHECK_OUTPUT
+grid = Q.qparams_from_range(-4.0, 4.0, 4, scheme="symmetric")        # step 4/7 ≈ 0.571
+v = torch.full((100_000,), 0.3)
+nearest = Q.fake_quantize(v, qparams=grid)
+stochastic = Q.fake_quantize(v, qparams=grid, rounding="stochastic", generator=torch.Generator().manual_seed(0))
+print(f"0.3 on a grid of step {float(grid.scale):.3f}: nearest -> mean {float(nearest.mean()):.3f}; "
+      f"stochastic -> mean {float(stochastic.mean()):.3f} (values {sorted(set(round(t, 3) for t in stochastic.unique().tolist()))})")
+
+# %% [markdown]
+# Our quantizer equals PyTorch's own `torch.fake_quantize_per_tensor_affine` and
+# `..._per_channel_affine` bit for bit (the tests check it on random tensors); it just lives
+# in three readable functions instead of a native kernel.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+w_fc1 = base["lenet5"].fc1.weight.detach()
+qp = Q.choose_qparams(w_fc1, 4, scheme="affine", block_size=Q.per_channel(w_fc1.shape))
+ours = Q.fake_quantize(w_fc1, qparams=qp)
+theirs = torch.fake_quantize_per_channel_affine(w_fc1, qp.scale.flatten(), qp.zero_point.flatten().int(), 0, qp.qmin, qp.qmax)
+print("identical to torch.fake_quantize_per_channel_affine:", torch.equal(ours, theirs))
+
+# %% [markdown]
+# ## Post-training quantization of a real network
+#
+# **Post-training quantization (PTQ)** needs no training: quantize the weights (their range is
+# known), and *calibrate* the activation ranges on a few images — here the 500 validation images,
+# never the test set. Each layer's input goes through an 8-bit quantizer inserted by a forward
+# pre-hook (`Q.attach_activation_quant_`); weights are 8-bit, symmetric, per output channel.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def ptq_report(name, w_bits, a_bits, **kw):
+    q = Q.ptq(base[name], w_bits, a_bits, **kw)
+    size = Q.quantized_size_bits(base[name], w_bits)
+    return metrics.make_report(f"{name} PTQ W{w_bits}A{a_bits}", q, base[name], accuracy=train.evaluate(q),
+                               baseline_accuracy=base_acc[name], size_bits=size)
+
+ptq8 = {name: ptq_report(name, 8, 8) for name in base}
+for r in ptq8.values():
+    print(r)
+
+# %% tags=["hide-input"]
+nb.glue("ptq8_lenet5_acc_drop", ptq8["lenet5"].acc_drop)
+nb.glue("ptq8_lenet300_acc_drop", ptq8["lenet300"].acc_drop)
+nb.glue("ptq8_lenet5_ratio", ptq8["lenet5"].compression_ratio)
+
+# %% [markdown]
+# Eight bits cost LeNet-5 {glue:text}`ptq8_lenet5_acc_drop:.1f` points and LeNet-300-100
+# {glue:text}`ptq8_lenet300_acc_drop:.1f` (positive = loss) for a model
+# {glue:text}`ptq8_lenet5_ratio:.2f`× smaller (not quite 4×: every output channel stores its
+# 32-bit scale, and the biases stay 32-bit, as integer kernels keep them).
+#
+# **Calibration matters when bits are few.** Min/max keeps every activation in range but
+# stretches the grid over rare outliers; a percentile or an MSE-optimal clip
+# {cite:p}`banner2019post` sacrifices the outliers for finer steps. At 3-bit activations:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def calibration_table():
+    rows = []
+    for name in base:
+        for method in ("minmax", "percentile", "mse"):
+            rows.append({"model": name, "calibration": method,
+                         **{f"W8A{a} (%)": train.evaluate(Q.ptq(base[name], 8, a, calibration=method, percentile=99.9))
+                            for a in (4, 3, 2)}})
+    return rows
+
+calib = pd.DataFrame(train.cached_result({"ch4": "calibration", "v": 1}, calibration_table, name="ch4-calibration"))
+print(calib.set_index(["model", "calibration"]).round(1).to_string())
+
+# %% [markdown]
+# ## Quantization-aware training and the straight-through estimator
+#
+# Below 4 bits, PTQ loses accuracy the network could win back if it *trained* with the
+# quantizer in the loop. Rounding has zero derivative almost everywhere, so back-propagation
+# would stop. The **straight-through estimator** (STE) {cite:p}`bengio2013estimating` pretends
+# the rounding is the identity inside the clip range and zero outside. Here it is, complete —
+# PyTorch's own `FakeQuantize` does the same inside a native kernel:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(inspect.getsource(Q.FakeQuantSTE))
+
+# %% [markdown]
+# QAT keeps float "latent" weights; the forward pass sees them on their $b$-bit grid
+# (a `torch.nn.utils.parametrize` parametrization, `Q.FakeQuantWeight`), the backward pass
+# updates the latent weights through the STE. Activations get a learned clip $\alpha$
+# (PACT, {cite:p}`choi2018pact`): $y = Q(\min(x, \alpha))$. We fine-tune each baseline for two
+# epochs with 4-bit weights *and* 4-bit activations:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def trained_acc(name, **recipe):
+    """Test accuracy of a cached quantized training (the evaluation is cached too)."""
+    return train.cached_result({"ch4": "acc", "model": name, **recipe},
+                               lambda: train.evaluate(Q.train_quantized(name, **recipe)), name="ch4-acc")
+
+
+def trained_report(name, recipe, label, size_bits):
+    model = Q.train_quantized(name, **Q.RECIPES[recipe])
+    return metrics.make_report(f"{name} {label}", model, base[name], accuracy=trained_acc(name, **Q.RECIPES[recipe]),
+                               baseline_accuracy=base_acc[name], size_bits=size_bits)
+
+qat4 = {name: trained_report(name, "qat4", "QAT W4A4", Q.quantized_size_bits(base[name], 4)) for name in base}
+ptq4 = {name: ptq_report(name, 4, 4) for name in base}
+for name in base:
+    print(ptq4[name]); print(qat4[name])
+
+# %% tags=["hide-input"]
+nb.glue("qat4_lenet5_acc_drop", qat4["lenet5"].acc_drop)
+nb.glue("qat4_lenet300_acc_drop", qat4["lenet300"].acc_drop)
+nb.glue("ptq4_lenet5_acc_drop", ptq4["lenet5"].acc_drop)
+nb.glue("qat4_lenet5_ratio", qat4["lenet5"].compression_ratio)
+
+# %% [markdown]
+# With QAT, 4-bit weights and activations cost LeNet-5 {glue:text}`qat4_lenet5_acc_drop:.1f`
+# points and LeNet-300-100 {glue:text}`qat4_lenet300_acc_drop:.1f` for a
+# {glue:text}`qat4_lenet5_ratio:.1f`× smaller model. On MNIST even PTQ at 4 bits holds up
+# (LeNet-5 drop {glue:text}`ptq4_lenet5_acc_drop:.1f` points): QAT earns its keep at 3, 2 and
+# 1 bit, as the sweep below shows.
+#
+# ## Binary and ternary networks
+#
+# At 1 bit a weight is its sign. **BinaryConnect** {cite:p}`courbariaux2015binaryconnect`
+# trains with $\operatorname{sign}(w)$ in the forward pass and clips the latent weights to
+# $[-1, 1]$; **XNOR-Net** {cite:p}`rastegari2016xnor` multiplies by the L2-optimal scale
+# $\alpha = \operatorname{mean}|w|$ per output channel; **BNN** {cite:p}`hubara2016binarized`
+# binarizes the activations as well. **TWN** {cite:p}`li2016ternary` keeps a zero:
+# $t = \alpha\,\operatorname{sign}(w)$ where $|w| > \Delta = 0.7\operatorname{mean}|w|$, else 0;
+# **TTQ** {cite:p}`zhu2017trained` learns separate positive and negative scales. The sign's
+# STE (`Q.SignSTE`) passes the gradient where $|w| \le 1$.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+w = torch.tensor([0.9, -0.05, 0.3, -0.6, 0.02, 1.4])
+print("w                 ", w.tolist())
+print("BinaryConnect sign", Q.binarize(w).tolist())
+print("XNOR  α·sign      ", [round(v, 3) for v in Q.binarize(w, scale="xnor").tolist()])
+print("TWN   α·{-1,0,1}  ", [round(v, 3) for v in Q.ternarize(w).tolist()],
+      f"(Δ = 0.7·mean|w| = {0.7 * float(w.abs().mean()):.3f})")
+
+# %% [markdown]
+# Our LeNets have ReLUs and no batch normalisation, so a ±1 activation would be constant
+# (+1) after a ReLU. Our binary activations are therefore $\{0, \alpha\}$ with a learned
+# $\alpha$ (DoReFa-Net's 1-bit activations {cite:p}`zhou2016dorefa`); the image itself stays
+# float, as in BNN. Binary weights train from the float baseline for 6 epochs; ternary ones
+# fine-tune for 3.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+low_bit = [("binaryconnect", "BinaryConnect (W1)", 1), ("xnor_weights", "XNOR weights (W1, α)", 1),
+           ("bnn", "BNN (W1A1)", 1), ("xnor_net", "XNOR-Net (W1A1, α)", 1), ("twn", "TWN (W2 ternary)", 2),
+           ("ttq", "TTQ (W2 ternary, learned)", 2)]
+reports = {}
+for name in base:
+    for recipe, label, bits in low_bit:
+        # binary: 1 bit per weight (+ one 32-bit α per channel for XNOR); ternary: 2 bits + its scales
+        reports[name, recipe] = trained_report(name, recipe, label, Q.quantized_size_bits(base[name], bits))
+table = metrics.compare([reports[k] for k in reports])
+print(table[["size (KB)", "ratio", "accuracy (%)", "drop (pp)"]].round(2).to_string())
+
+# %% tags=["hide-input"]
+nb.glue("twn_lenet5_acc_drop", reports["lenet5", "twn"].acc_drop)
+nb.glue("twn_lenet300_acc_drop", reports["lenet300", "twn"].acc_drop)
+nb.glue("bnn_lenet5_acc", reports["lenet5", "bnn"].accuracy)
+nb.glue("bnn_lenet300_acc", reports["lenet300", "bnn"].accuracy)
+nb.glue("bc_lenet5_acc", reports["lenet5", "binaryconnect"].accuracy)
+nb.glue("xnor_lenet5_acc", reports["lenet5", "xnor_net"].accuracy)
+nb.glue("twn_lenet5_ratio", reports["lenet5", "twn"].compression_ratio)
+
+# %% [markdown]
+# Ternary weights cost LeNet-5 only {glue:text}`twn_lenet5_acc_drop:.1f` points
+# (LeNet-300-100: {glue:text}`twn_lenet300_acc_drop:.1f`) at
+# {glue:text}`twn_lenet5_ratio:.0f`× compression. Binary is harder: BinaryConnect reaches
+# {glue:text}`bc_lenet5_acc:.1f` % on LeNet-5, the fully binary BNN
+# {glue:text}`bnn_lenet5_acc:.1f` % and XNOR-Net's scaled version
+# {glue:text}`xnor_lenet5_acc:.1f` %. The scale $\alpha$ matters more here than in the papers,
+# because our networks have no batch normalisation to re-scale the ±1 sums.
+#
+# ## Explore: bits, scheme and granularity
+#
+# Move the bitwidth and watch the grid (red lines) over LeNet-5's `conv2` weights — the whole
+# tensor's grid, or the grid of one output channel (the one with the widest range) for
+# per-channel — with the error of that layer and the size and test accuracy of the whole
+# model (all layers quantized the same way, weights only, no retraining). At 1 bit both
+# schemes become the sign with a scale.
+
+# %%
+def widget_table():
+    rows = {}
+    for bits in range(1, 9):
+        for scheme in Q.SCHEMES:
+            for gran in ("tensor", "channel"):
+                q = Q.quantize_weights(base["lenet5"], bits, scheme=scheme, granularity=gran)
+                err = float(((q.conv2.weight - base["lenet5"].conv2.weight).detach() ** 2).mean())
+                rows[f"{bits}-{scheme}-{gran}"] = {"acc": train.evaluate(q), "mse": err,
+                    "kb": Q.quantized_size_bits(base["lenet5"], bits, scheme=scheme, granularity=gran) / 8192}
+    return rows
+
+ptq_grid = train.cached_result({"ch4": "widget", "v": 1}, widget_table, name="ch4-widget")
+w_conv2 = base["lenet5"].conv2.weight.detach()
+widest = int(w_conv2.flatten(1).abs().amax(1).argmax())
+
+
+def frame(bits, scheme, granularity):
+    gran = "tensor" if granularity == "per tensor" else "channel"
+    row = ptq_grid[f"{bits}-{scheme}-{gran}"]
+    values = w_conv2 if gran == "tensor" else w_conv2[widest]
+    fig, (ax, ax2) = plotting.new_figure(2, 1, width=10, height=3.4)
+    ax.hist(values.flatten().numpy(), bins=120, color=plotting.PALETTE[0], alpha=0.8)
+    if bits == 1:
+        a = float(values.abs().mean())
+        levels = [-a, a]
+    else:
+        qp = Q.choose_qparams(values, bits, scheme=scheme)
+        levels = ((torch.arange(qp.qmin, qp.qmax + 1) - qp.zero_point.flatten()) * qp.scale.flatten()).tolist()
+    for lv in levels[:: max(1, len(levels) // 64)]:
+        ax.axvline(lv, color=plotting.PALETTE[3], lw=0.6, alpha=0.7)
+    ax.set(xlabel="weight value", ylabel="count",
+           title=f"conv2 {'all channels' if gran == 'tensor' else f'channel {widest}'}: {len(levels)} levels")
+    curve = [ptq_grid[f"{b}-{scheme}-{gran}"]["acc"] for b in range(1, 9)]
+    ax2.plot(range(1, 9), curve, "o-", color=plotting.PALETTE[1], label=f"{scheme}, per {gran}")
+    ax2.plot([bits], [row["acc"]], "o", ms=12, mfc="none", color="k")
+    ax2.axhline(base_acc["lenet5"], ls="--", color="gray", label="float32")
+    ax2.set(xlabel="weight bits", ylabel="test accuracy (%)", ylim=(0, 100),
+            title=f"{row['acc']:.1f} %, {row['kb']:.0f} KB, conv2 MSE {row['mse']:.1e}")
+    ax2.legend(loc="lower right")
+    return fig
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+print(f"frame time: {np.median(widgets.frame_timings_ms(frame, {'bits': [2, 4], 'scheme': ['affine'], 'granularity': ['per tensor']})):.0f} ms")
+widgets.explore(frame, title="Uniform PTQ of LeNet-5: the grid over the weights", dpi=64,
+                bits=list(range(1, 9)), scheme=list(Q.SCHEMES), granularity=["per tensor", "per channel"])
+
+# %% [markdown]
+# ## Accuracy against bits: PTQ vs QAT, uniform vs log vs k-means
+#
+# The figure the survey would draw: LeNet-5's test accuracy as the weight bitwidth drops from
+# 8 to 1 (activations float), for uniform grids per tensor and per channel, a **power-of-two**
+# grid (INQ {cite:p}`zhou2017incremental`: a multiplication becomes a shift), **k-means**
+# weight sharing (Deep Compression {cite:p}`han2016deep`; its codebook fine-tuned by summed
+# gradients at 1–4 bits) and **QAT** (2 epochs per point). On the right the same points
+# against model size, overheads (scales, codebooks) included.
+
+# %%
+def sweep():
+    out = {}
+    for bits in range(1, 9):
+        for label, kw in [("log (power of two)", dict(method="log")), ("k-means", dict(method="kmeans"))]:
+            q = Q.quantize_weights(base["lenet5"], bits, **kw)
+            out[label, bits] = train.evaluate(q)
+    return out
+
+curves = train.cached_result({"ch4": "sweep", "v": 1}, sweep, name="ch4-sweep")
+bits_axis = list(range(1, 9))
+acc = {"PTQ uniform, per tensor": [ptq_grid[f"{b}-symmetric-tensor"]["acc"] for b in bits_axis],
+       "PTQ uniform, per channel": [ptq_grid[f"{b}-symmetric-channel"]["acc"] for b in bits_axis],
+       "PTQ log (power of two)": [curves["log (power of two)", b] for b in bits_axis],
+       "PTQ k-means": [curves["k-means", b] for b in bits_axis],
+       "k-means + fine-tuned codebook": [train.cached_result({"ch4": "acc-shared", "bits": b},
+                                                             lambda: train.evaluate(Q.train_shared("lenet5", b)), name="ch4-acc")
+                                         if b <= 4 else np.nan for b in bits_axis],
+       "QAT uniform, per channel": [trained_acc("lenet5", **Q.qat_sweep_recipe(b)) for b in bits_axis]}
+size_kb = {"PTQ uniform, per tensor": [Q.quantized_size_bits(base["lenet5"], b, granularity="tensor") / 8192 for b in bits_axis],
+           "PTQ uniform, per channel": [Q.quantized_size_bits(base["lenet5"], b) / 8192 for b in bits_axis],
+           "PTQ log (power of two)": [Q.quantized_size_bits(base["lenet5"], b, method="log") / 8192 for b in bits_axis],
+           "PTQ k-means": [Q.quantized_size_bits(base["lenet5"], b, method="kmeans") / 8192 for b in bits_axis]}
+size_kb["k-means + fine-tuned codebook"] = size_kb["PTQ k-means"]
+size_kb["QAT uniform, per channel"] = size_kb["PTQ uniform, per channel"]
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(pd.DataFrame(acc, index=pd.Index(bits_axis, name="weight bits")).round(1).to_string())
+
+# %%
+fig, (ax, ax2) = plotting.new_figure(2, 1, width=11, height=4)
+for i, (label, ys) in enumerate(acc.items()):
+    ax.plot(bits_axis, ys, "o-", color=plotting.PALETTE[i], label=label)
+    ax2.plot(size_kb[label], ys, "o-", color=plotting.PALETTE[i], label=label)
+for a in (ax, ax2):
+    a.axhline(base_acc["lenet5"], ls="--", color="gray")
+    a.set_ylim(0, 100)
+ax.set(xlabel="weight bits", ylabel="test accuracy (%)", title="LeNet-5: accuracy vs weight bits")
+ax2.set(xlabel="model size (KB, overheads included)", ylabel="test accuracy (%)", xscale="log",
+        title="... and vs model size")
+ax.legend(fontsize=8, loc="lower right")
+display(fig)
+
+# %% tags=["hide-input"]
+nb.glue("sweep_ptq_tensor_2bit", acc["PTQ uniform, per tensor"][1])
+nb.glue("sweep_ptq_channel_2bit", acc["PTQ uniform, per channel"][1])
+nb.glue("sweep_qat_2bit", acc["QAT uniform, per channel"][1])
+nb.glue("sweep_kmeans_2bit", acc["PTQ k-means"][1])
+nb.glue("sweep_kmeans_ft_2bit", acc["k-means + fine-tuned codebook"][1])
+nb.glue("sweep_log_3bit", acc["PTQ log (power of two)"][2])
+
+# %% [markdown]
+# Read the curves at 2 bits: a per-tensor grid leaves LeNet-5 at
+# {glue:text}`sweep_ptq_tensor_2bit:.1f` %, a scale per channel lifts it to
+# {glue:text}`sweep_ptq_channel_2bit:.1f` %, k-means's data-driven levels give
+# {glue:text}`sweep_kmeans_2bit:.1f` % ({glue:text}`sweep_kmeans_ft_2bit:.1f` % after
+# fine-tuning the four shared values), and QAT reaches {glue:text}`sweep_qat_2bit:.1f` %.
+# The power-of-two grid spends its levels near zero and needs 3 bits
+# ({glue:text}`sweep_log_3bit:.1f` %) — its advantage is arithmetic, not accuracy.
+#
+# ## Quantized gradients: where training breaks
+#
+# Inference needs only weights and activations. *Training* in low precision also quantizes the
+# error gradients flowing backwards (DoReFa-Net {cite:p}`zhou2016dorefa`, WAGE
+# {cite:p}`wu2018wage`). `Q.GradQuant` is the identity forward and quantizes the incoming
+# gradient in backward: per-tensor max-abs scale, symmetric grid, **stochastic rounding** (so
+# small gradients survive on average). We train LeNet-5 *from scratch* for 3 epochs with 8-bit
+# weights and activations and $k$-bit errors:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+grad_bits = [32, 8, 6, 4, 3, 2]
+grad_acc = {g: trained_acc("lenet5", **Q.grad_sweep_recipe(g)) for g in grad_bits}
+for g, a in grad_acc.items():
+    print(f"W8A8, {'float32' if g == 32 else f'{g}-bit'} gradients: {a:.1f} %")
+
+# %%
+wage_bits = list(range(2, 13))
+wage_cifar_err = [54.22, 51.57, 28.22, 18.01, 11.48, 7.61, 6.78, 6.63, 6.43, 6.55, 6.57]
+fig, ax = plotting.new_figure(1, 1, width=6.5, height=3.4)
+ax.plot(grad_bits[1:], [100 - grad_acc[g] for g in grad_bits[1:]], "o-", label="ours: LeNet-5, MNIST (3 epochs)")
+ax.axhline(100 - grad_acc[32], ls="--", color="gray", label="ours: float32 gradients")
+ax.plot(wage_bits, wage_cifar_err, "s--", color=plotting.PALETTE[3], label="WAGE: VGG-like, CIFAR-10 (paper)")
+ax.set(xlabel="gradient (error) bits", ylabel="test error (%)", yscale="log", title="Training with quantized gradients")
+ax.legend(fontsize=8)
+display(fig)
+
+# %% tags=["hide-input"]
+nb.glue("grad2_lenet5_acc", grad_acc[2])
+nb.glue("grad8_lenet5_acc", grad_acc[8])
+nb.glue("grad32_lenet5_acc", grad_acc[32])
+
+# %% [markdown]
+# With 8-bit errors training is as good as with float ones ({glue:text}`grad8_lenet5_acc:.1f` %
+# vs {glue:text}`grad32_lenet5_acc:.1f` %); at 2 bits it reaches
+# {glue:text}`grad2_lenet5_acc:.1f` %. WAGE's CIFAR-10 curve (red, from the paper) shows the
+# same cliff on a harder task, where it sits higher: below about 6 bits the error explodes.
+# MNIST in 3 epochs is forgiving — stochastic rounding keeps the expected update right even
+# with three levels, it just adds noise.
+#
+# ## Mixed precision: a bitwidth per layer
+#
+# Layers are not equally sensitive. Quantize *one* layer at a time (the others float) and
+# measure the validation accuracy; then a greedy search lowers, step by step, the layer whose
+# next step down costs the least accuracy per bit saved, until the weights fit a budget (HAQ
+# {cite:p}`wang2019haq` searches the same space with a hardware model in the loop, chapter 8).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+cand = [1, 2, 3, 4, 6, 8]
+sens = train.cached_result({"ch4": "sensitivity", "v": 1},
+                           lambda: Q.layer_sensitivity(base["lenet5"], cand, lambda m: train.evaluate(m, "val")),
+                           name="ch4-sensitivity")
+print(pd.DataFrame(sens).T.rename(columns=lambda b: f"{b} bits").round(1).to_string())
+
+# %%
+# NBVAL_CHECK_OUTPUT
+layer_weights = {l.name: l.weights for l in metrics.measure_layers(base["lenet5"])}
+budget = 2 * sum(layer_weights.values())                       # as many bits as uniform 2-bit weights
+mixed_bits = Q.assign_bits(sens, layer_weights, budget, base_acc["lenet5"])
+mixed = Q.quantize_weights(base["lenet5"], mixed_bits)
+uniform2 = Q.quantize_weights(base["lenet5"], 2)
+mixed_report = metrics.make_report("LeNet-5 mixed precision", mixed, base["lenet5"], accuracy=train.evaluate(mixed),
+                                   baseline_accuracy=base_acc["lenet5"], size_bits=Q.quantized_size_bits(base["lenet5"], mixed_bits))
+uniform2_report = metrics.make_report("LeNet-5 uniform 2-bit", uniform2, base["lenet5"], accuracy=train.evaluate(uniform2),
+                                      baseline_accuracy=base_acc["lenet5"], size_bits=Q.quantized_size_bits(base["lenet5"], 2))
+print("bits per layer:", mixed_bits)
+print(mixed_report)
+print(uniform2_report)
+
+# %% tags=["hide-input"]
+nb.glue("mixed_lenet5_acc", mixed_report.accuracy)
+nb.glue("uniform2_lenet5_acc", uniform2_report.accuracy)
+nb.glue("mixed_avg_bits", sum(layer_weights[n] * b for n, b in mixed_bits.items()) / sum(layer_weights.values()))
+
+# %% [markdown]
+# With the same weight-bit budget (on average {glue:text}`mixed_avg_bits:.2f` bits per weight),
+# spending bits where they matter lifts post-training accuracy from
+# {glue:text}`uniform2_lenet5_acc:.1f` % to {glue:text}`mixed_lenet5_acc:.1f` %: the tiny
+# `conv1` and `fc2` keep high precision almost for free, the 400,000-weight `fc1` absorbs the
+# squeeze — Deep Compression's observation that FC layers tolerate fewer bits than convolutions.
+#
+# ## What it buys in practice: PyTorch's int8 path on this CPU
+#
+# Fake quantization simulates low precision in float: it saves nothing at run time. Real
+# savings need integer kernels. PyTorch ships one for CPUs: *dynamic quantization* of the
+# `nn.Linear` layers (int8 weights; activations quantized on the fly per batch, int8 GEMM by
+# fbgemm/oneDNN). We time a forward pass at batch 1 and 64 (median of 50; conv layers of
+# LeNet-5 stay float):
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+speed = []
+for name in base:
+    int8 = Q.dynamic_int8(base[name])
+    for batch in (1, 64):
+        t32, t8 = Q.time_forward_ms(base[name], batch), Q.time_forward_ms(int8, batch)
+        speed.append({"model": name, "batch": batch, "float32 (ms)": t32, "int8 dynamic (ms)": t8, "speed-up": t32 / t8})
+speed = pd.DataFrame(speed)
+print(speed.round(3).to_string(index=False))
+acc_int8 = train.evaluate(Q.dynamic_int8(base["lenet300"]))
+print(f"lenet300 int8 dynamic accuracy {acc_int8:.1f} % (float32 {base_acc['lenet300']:.1f} %)")
+for _, r in speed.iterrows():
+    nb.glue(f"int8_speedup_{r['model']}_b{r['batch']}", float(r["speed-up"]))
+
+# %% [markdown]
+# On the machine that built this page, int8 ran LeNet-300-100 at
+# {glue:text}`int8_speedup_lenet300_b1:.2f`× the float speed at batch 1 and
+# {glue:text}`int8_speedup_lenet300_b64:.2f`× at batch 64; LeNet-5 (whose convolutions stay
+# float): {glue:text}`int8_speedup_lenet5_b1:.2f`× and {glue:text}`int8_speedup_lenet5_b64:.2f`×.
+# A ratio below 1 is a slow-down. For such small layers the fixed cost of quantizing the
+# activations and calling the integer kernel is comparable with the arithmetic it saves; the
+# int8 path pays off on large matrices (memory-bound FC layers of big models), and the 4×
+# smaller weights pay off in storage and memory traffic whatever the speed. Bitwidths below 8
+# have no CPU kernel in PyTorch at all: they need the accelerators of chapter 7 (Stripes,
+# Bit Fusion) to turn fewer bits into less time and energy.
+#
+# ## Beside the literature
+#
+# The WAGE paper collects MNIST errors of the low-bit methods (bits = weights/activations/
+# gradients/errors; each row its own network). Ours, on LeNet-5 and LeNet-300-100:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+lit = [("BinaryConnect", "1/32/32/32", 1.29, "binaryconnect"), ("BNN", "1/1/32/32", 0.96, "bnn"),
+       ("TWN", "2/32/32/32", 0.65, "twn")]
+rows = [{"method": m, "bits": b, "paper MNIST error (%)": e,
+         "ours LeNet-5 error (%)": 100 - reports["lenet5", k].accuracy,
+         "ours LeNet-300 error (%)": 100 - reports["lenet300", k].accuracy} for m, b, e, k in lit]
+rows.append({"method": "WAGE-like (8-bit errors)", "bits": "8/8/8/8", "paper MNIST error (%)": 0.40,
+             "ours LeNet-5 error (%)": 100 - grad_acc[8], "ours LeNet-300 error (%)": np.nan})
+rows.append({"method": "float32 baseline", "bits": "32/32/32/32", "paper MNIST error (%)": np.nan,
+             "ours LeNet-5 error (%)": 100 - base_acc["lenet5"], "ours LeNet-300 error (%)": 100 - base_acc["lenet300"]})
+print(pd.DataFrame(rows).set_index("method").round(2).to_string())
+
+# %% [markdown]
+# The comparison is honest only with its differences stated. The papers train on all 60,000
+# MNIST images for hundreds of epochs; we train on the book's embedded 3,500 images for 2–6
+# epochs (our float baselines already err about twice as often as the papers' networks). The
+# papers' networks differ too: BNN and BinaryConnect used wide MLPs with batch normalisation,
+# TWN a LeNet-5 variant (32-64-512) with batch normalisation; ours have none, and our "binary"
+# activations are $\{0, \alpha\}$ after a ReLU rather than ±1. WAGE also quantizes the weight
+# update itself, which we do not. So read the *gaps* (binary ≫ ternary > 8-bit) rather than
+# the absolute errors: they reproduce.
+#
+# ## Exercises
+#
+# **1 (easy).** 8-bit affine quantization of values in $[-0.5, 1.5]$: what are the scale and
+# the zero point? Answer with a pair `(scale, zero_point)`.
+
+# %%
+answer = None  # your code here, e.g. (0.01, 50)
+check("ch4.scale_zero_point", answer)
+
+# %% tags=["hide-cell", "solution"]
+scale = (1.5 - (-0.5)) / (2 ** 8 - 1)
+zero_point = round(0 - (-0.5) / scale)
+check("ch4.scale_zero_point", (scale, zero_point))
+
+# %% [markdown]
+# **2 (medium).** Write the straight-through estimator's backward yourself: a function
+# `ste_grad(x, grad_out)` returning the gradient that 4-bit affine fake quantization with the
+# clip range $[-1, 1]$ (`Q.qparams_from_range(-1, 1, 4)`) passes back to `x`.
+
+# %%
+ste_grad = None  # your code here: def ste_grad(x, grad_out): ...
+check("ch4.ste_backward", ste_grad)
+
+# %% tags=["hide-cell", "solution"]
+def ste_grad(x, grad_out):
+    qp = Q.qparams_from_range(-1.0, 1.0, 4)
+    code = torch.round(x / qp.scale) + qp.zero_point          # before clamping
+    return grad_out * ((code >= qp.qmin) & (code <= qp.qmax))
+
+check("ch4.ste_backward", ste_grad)
+
+# %% [markdown]
+# **3 (hard).** A mixed-precision LeNet-5 stores `conv1` at 8 bits, `conv2` at 6, `fc1` at 2
+# and `fc2` at 8; biases stay float32; ignore the scales. How large is it in KB
+# (1 KB = 1,024 bytes)? Then compare with `Q.quantized_size_bits`, which also counts the scales.
+
+# %%
+answer = None  # your code here
+check("ch4.mixed_precision_size", answer)
+
+# %% tags=["hide-cell", "solution"]
+bits = {"conv1": 8, "conv2": 6, "fc1": 2, "fc2": 8}
+layers = metrics.measure_layers(base["lenet5"])
+kb = (sum(l.weights * bits[l.name] for l in layers) + sum(l.bias for l in layers) * 32) / 8 / 1024
+check("ch4.mixed_precision_size", kb)
+print(f"with per-channel scales: {Q.quantized_size_bits(base['lenet5'], bits) / 8 / 1024:.1f} KB")
+
+# %% [markdown]
+# **4 (open).** Train LeNet-5 with `Q.train_quantized("lenet5", weight="uniform", bits=2,
+# act_bits=2, act_clip="pact", epochs=2, lr=1e-4)`. Is W2A2 closer to W4A4 or to BNN? Which
+# layer's activations would you keep at 8 bits, and how would you find out?
+#
+# ## Summary
+#
+# - A uniform quantizer is a scale and a zero point; affine fits any range, symmetric makes
+#   integer arithmetic simpler; one `block_size` convention covers per-tensor, per-channel and
+#   per-group scales, and finer scales cost a little storage for much lower error.
+# - Post-training quantization with calibration is free and loses (almost) nothing at 8 bits
+#   (LeNet-5: {glue:text}`ptq8_lenet5_acc_drop:.1f` points); below 4 bits the clip range and the
+#   granularity decide.
+# - Quantization-aware training through a ten-line straight-through estimator recovers the low
+#   bits: 4-bit weights and activations cost LeNet-5 {glue:text}`qat4_lenet5_acc_drop:.1f` points.
+# - Ternary weights (TWN, drop {glue:text}`twn_lenet5_acc_drop:.1f` points) are nearly free;
+#   binary weights and activations (BNN {glue:text}`bnn_lenet5_acc:.1f` %) are not, and lean on
+#   scales such as XNOR-Net's; k-means and power-of-two grids trade accuracy, storage and
+#   arithmetic differently; gradients tolerate 8 bits with stochastic rounding.
+# - Fewer bits save storage everywhere but time only with integer kernels: PyTorch's int8 path on
+#   a CPU helps large layers and can slow tiny ones; sub-8-bit speed needs dedicated hardware.
+#
+# ## Further reading
+#
+# The survey's section on data quantization {cite:p}`deng2020model` and its appendix table of
+# quantization methods; Krishnamoorthi's whitepaper {cite:p}`krishnamoorthi2018quantizing` and
+# Jacob et al. {cite:p}`jacob2018quantization` for integer-only inference; Gupta et al.
+# {cite:p}`gupta2015deep` for stochastic rounding; BinaryConnect, BNN and XNOR-Net
+# {cite:p}`courbariaux2015binaryconnect,hubara2016binarized,rastegari2016xnor`; TWN and TTQ
+# {cite:p}`li2016ternary,zhu2017trained`; INQ {cite:p}`zhou2017incremental`; DoReFa-Net and WAGE
+# {cite:p}`zhou2016dorefa,wu2018wage`; PACT {cite:p}`choi2018pact`; Deep Compression
+# {cite:p}`han2016deep`, continued in chapter 6.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+nb.glue("ch4_runtime_s", nb.runtime_s())

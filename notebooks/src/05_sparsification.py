@@ -1,0 +1,677 @@
+# %% [markdown]
+# # 5. Network sparsification
+#
+# Most weights of a trained network are close to zero, and many can be removed outright. In this
+# chapter you will prune LeNet-300-100 and LeNet-5 to a small fraction of their weights without
+# losing accuracy, see why *how* you prune (one-shot, iteratively, gradually) matters, remove
+# whole filters so that the layers really shrink, store sparse weights in CSR and in Deep
+# Compression's relative-index format with every index bit counted, and measure on a CPU when
+# sparsity turns into speed — and when it does not.
+#
+# ```{admonition} In this chapter
+# **Goals**: *implement* magnitude masks and attach them with `torch.nn.utils.parametrize`;
+# *compare* one-shot, iterative and gradual pruning; *shrink* a network by removing filters
+# (L1 norm, group lasso) and apply 2:4 sparsity; *compute* the exact size of CSR and
+# relative-index storage; *measure* sparse vs dense speed on a CPU.
+#
+# **Prerequisites**: chapters 1 (metrics) and 4 (the bits of a weight). **Survey**: after the
+# survey's section on network sparsification {cite:p}`deng2020model`.
+#
+# **Run time**: {glue:text}`ch5_runtime_s:.0f` s on the CPU that built this page, with the
+# pruned models in the cache (the first run retrains them: about 15 minutes on 2 cores, with a
+# progress bar). **GPU**: not needed; it would only speed up that first run.
+# ```
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+import copy
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from IPython.display import display
+
+from companion import data, metrics, nb, plotting, train, widgets
+from companion import sparsity as sp
+from companion.exercises import check
+
+dev = nb.setup()
+base300, base5 = train.baseline("lenet300"), train.baseline("lenet5")
+acc300, acc5 = train.evaluate(base300), train.evaluate(base5)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for name, m, acc in (("LeNet-300-100", base300, acc300), ("LeNet-5", base5, acc5)):
+    w = sum(l.weight.numel() for l in sp.prunable_layers(m).values())
+    print(f"{name:14s} {w:7,d} weights, {metrics.count_params(m):7,d} parameters, test accuracy {acc:.1f} %")
+
+# %% [markdown]
+# ## The principle: zero the smallest weights
+#
+# Magnitude pruning {cite:p}`han2015learning` keeps a weight only if its magnitude exceeds a
+# threshold $t$, chosen so that a fraction $s$ (the **sparsity**) of the $n$ weights is removed:
+#
+# $$ \hat W = W \odot M, \qquad M_{ij} = \big[\,|W_{ij}| > t\,\big], \qquad \#\{M_{ij} = 0\} = \operatorname{round}(s\,n). $$
+#
+# On a 2×3 tensor at $s = 0.5$ the three smallest magnitudes (0.05, 0.1, 0.4) go. Our
+# `magnitude_mask` agrees with PyTorch's own `l1_unstructured` (the tests check it on random
+# shapes; on ties ours prunes the lower index first, so it is deterministic):
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from torch.nn.utils import prune as torch_prune
+
+w = torch.tensor([[0.9, -0.1, 0.4], [-0.05, 1.3, -0.6]])
+mask = sp.magnitude_mask(w, 0.5)
+oracle = nn.Linear(3, 2)
+oracle.weight.data = w.clone()
+torch_prune.l1_unstructured(oracle, "weight", amount=0.5)
+print("mask\n", mask, "\npruned weight\n", w * mask)
+print("same as torch.nn.utils.prune:", torch.equal(mask, oracle.weight_mask.bool()))
+
+# %% [markdown]
+# During retraining the pruned weights must *stay* zero. `prune_` attaches the mask as a
+# parametrization: the layer's `weight` is recomputed as `original * mask` at every use, so the
+# gradient that reaches `original` is multiplied by the mask too. `bake_` removes the
+# parametrization and keeps the zeros in a plain weight. One optimiser step shows it:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+torch.manual_seed(0)
+layer = nn.Linear(4, 3)
+sp.prune_(layer, 0.5)
+print(type(layer).__name__, "— weight = original * mask")
+opt = torch.optim.SGD(layer.parameters(), lr=0.5)
+layer(torch.randn(8, 4)).pow(2).sum().backward()
+opt.step()
+print("zeros after a step:", int((layer.weight == 0).sum()), "of", layer.weight.numel())
+kept = layer.parametrizations.weight[0].mask
+print("largest gradient of a pruned weight:", float(layer.parametrizations.weight.original.grad[~kept].abs().max()))
+sp.bake_(layer)
+print(type(layer).__name__, "after bake_, zeros kept:", int((layer.weight == 0).sum()))
+
+# %% [markdown]
+# ### Storing what is left: CSR and relative indices
+#
+# A pruned matrix is only smaller if the zeros are not stored, and then every kept value needs
+# an **index**. *CSR* (compressed sparse row) keeps the values, their column indices and one
+# pointer per row; *CSC* does the same by columns (EIE stores weights this way
+# {cite:p}`han2016eie`). Deep Compression {cite:p}`han2016deep` stores, per value, the number of
+# zeros since the previous one in a few bits; when a run of zeros is longer than the largest
+# gap $2^b-1$, a **padding zero** is stored. The sizes count every bit:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+pw = torch.tensor([[0.0, 0.7, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.2],
+                   [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+                   [2.1, 0.0, 0.0, 0.4, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+csr = sp.csr_encode(pw)
+r2 = lambda t: [round(v, 2) for v in t.tolist()]
+print("CSR values ", r2(csr.values), "\n    indices", csr.indices.tolist(), "\n    row ptr", csr.ptr.tolist())
+values, gaps = sp.relative_index_encode(pw.reshape(-1), index_bits=3)
+print("relative (3-bit gaps): values", r2(values), "\n                      gaps  ", gaps.tolist(),
+      f"-> {int((values == 0).sum())} padding zeros")
+assert torch.equal(sp.csr_decode(csr), pw) and torch.equal(sp.relative_index_decode(values, gaps, pw.numel()), pw.reshape(-1))
+for fmt in sp.FORMATS:
+    print(f"{fmt:8s} {sp.sparse_size_bits(pw, fmt, value_bits=32, index_bits=3 if fmt == 'relative' else None):5d} bits")
+
+# %% [markdown]
+# ## On real networks: how sensitive is each layer?
+#
+# Before pruning a whole network, prune **one layer at a time** (no retraining) and watch the
+# validation accuracy {cite:p}`han2015learning`. A flat curve means a redundant layer.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+sens = {name: sp.baseline_sensitivity(name) for name in ("lenet300", "lenet5")}
+SW = list(sp.SWEEP_SPARSITIES)
+fig, axes = plotting.new_figure(2, 1, width=10, height=3.4)
+for ax, (name, sweep) in zip(axes, sens.items()):
+    for i, (layer_name, accs) in enumerate(sweep.items()):
+        ax.plot([100 * s for s in SW], accs, "o-", color=plotting.PALETTE[i], label=layer_name)
+    ax.set_xlabel("sparsity of that one layer (%)")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title(f"{name}: one layer pruned, no retraining")
+    ax.set_ylim(0, 100)
+    ax.legend()
+display(fig)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for name, sweep in sens.items():
+    picks = sp.sparsities_from_sensitivity(sweep, SW, sweep[next(iter(sweep))][0], max_drop=1.0)
+    print(f"{name:9s} highest sparsity within 1 point, per layer:", {k: f"{v:.0%}" for k, v in picks.items()})
+
+# %% [markdown]
+# The big fully connected layers (LeNet-300-100's `fc1`, LeNet-5's `fc1`) are the most redundant
+# and hold most of the weights; the first conv (only 500 weights) and the classifiers are the most
+# sensitive. Without retraining, these tolerances are modest. **Retraining** lets the remaining
+# weights compensate. We pick per-layer targets in this order of sensitivity (by hand, on the
+# validation split, never on the test split) and prune *gradually* {cite:p}`zhu2017prune`:
+# the sparsity rises along $s_t = s_f\,(1 - (1 - t/T)^3)$ during the first three quarters of
+# training, re-pruning every 10 steps, and the last quarter fine-tunes at the final sparsity.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+TARGETS = {"lenet300": {"fc1": 0.97, "fc2": 0.92, "fc3": 0.75},
+           "lenet5": {"conv1": 0.5, "conv2": 0.9, "fc1": 0.97, "fc2": 0.85}}
+EPOCHS = {"lenet300": 40, "lenet5": 30}
+pruned = {n: sp.pruned_model(n, TARGETS[n], method="gradual", epochs=EPOCHS[n]) for n in TARGETS}
+bases = {"lenet300": base300, "lenet5": base5}
+base_acc = {"lenet300": acc300, "lenet5": acc5}
+
+# %%
+# NBVAL_CHECK_OUTPUT
+HAN_KEPT = {"lenet300": [8, 9, 26], "lenet5": [66, 12, 8, 19]}  # Han et al. 2015, Table 2 and 3 (%)
+headline = {}
+for name, m in pruned.items():
+    acc = train.evaluate(m)
+    headline[name] = dict(acc=acc, ratio=sp.weight_ratio(m), ratio_bias=sp.weight_ratio(m, include_bias=True),
+                          drop=base_acc[name] - acc)
+    print(f"{name}: {headline[name]['ratio']:.1f}x fewer non-zero weights "
+          f"({headline[name]['ratio_bias']:.1f}x counting biases), test accuracy {base_acc[name]:.1f} % -> "
+          f"{acc:.1f} % (drop {headline[name]['drop']:.1f} points)")
+    rows = []
+    for (layer_name, mod), han in zip(sp.prunable_layers(m).items(), HAN_KEPT[name]):
+        nz = int((mod.weight != 0).sum())
+        rows.append({"layer": layer_name, "weights": mod.weight.numel(), "non-zero": nz,
+                     "kept (ours, %)": round(100 * nz / mod.weight.numel(), 1), "kept (Han, %)": han})
+    print(pd.DataFrame(rows).set_index("layer").to_string(), "\n")
+
+# %% tags=["hide-input"]
+nb.glue("prune_lenet300_ratio", headline["lenet300"]["ratio"])
+nb.glue("prune_lenet300_acc_drop", headline["lenet300"]["drop"])
+nb.glue("prune_lenet5_ratio", headline["lenet5"]["ratio"])
+nb.glue("prune_lenet5_acc_drop", headline["lenet5"]["drop"])
+nb.glue("ch5_lenet300_ratio_bias", headline["lenet300"]["ratio_bias"])
+nb.glue("ch5_lenet5_ratio_bias", headline["lenet5"]["ratio_bias"])
+nb.glue("ch5_lenet300_acc", headline["lenet300"]["acc"])
+nb.glue("ch5_lenet5_acc", headline["lenet5"]["acc"])
+
+# %% [markdown]
+# LeNet-300-100 keeps its accuracy with {glue:text}`prune_lenet300_ratio:.1f`x fewer non-zero
+# weights (drop {glue:text}`prune_lenet300_acc_drop:.1f` points) and LeNet-5 with
+# {glue:text}`prune_lenet5_ratio:.1f`x (drop {glue:text}`prune_lenet5_acc_drop:.1f` points);
+# Han et al. report 12x for both. The ratio counts **weights only**, as Han et al.'s per-layer
+# tables do; biases are never pruned, and counting them gives
+# {glue:text}`ch5_lenet300_ratio_bias:.1f`x and {glue:text}`ch5_lenet5_ratio_bias:.1f`x. The test
+# split has 1,000 images, so an accuracy moves in steps of 0.1 point (one image).
+#
+# Non-zeros are not bytes. On the shared ruler of chapter 1, storing the pruned models needs
+# an index per kept weight; the relative-index format with 5-bit gaps (8-bit for conv layers)
+# is what Deep Compression uses, CSR with the narrowest indices is the textbook format:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+reports = []
+for name, m in pruned.items():
+    acc = headline[name]["acc"]
+    for fmt in ("dense", "csr", "relative"):
+        parts = sp.sparse_storage(m, fmt)
+        size = sum(p.bits for p in parts)
+        breakdown = {"values": sum(p.weight_bits for p in parts), "index": sum(p.index_bits for p in parts),
+                     "biases": sum(p.bias_bits for p in parts)}
+        reports.append(metrics.make_report(f"{name} pruned, {fmt}", m, bases[name], accuracy=acc,
+                                           baseline_accuracy=base_acc[name], size_bits=size, breakdown=breakdown,
+                                           nonzero_macs=True))
+table = metrics.compare(reports)
+table["index share (%)"] = [100 * dict(r.breakdown)["index"] / r.size_bits for r in reports]
+print(table[["size (KB)", "ratio", "MAC reduction", "accuracy (%)", "index share (%)"]].round(2).to_string())
+
+# %% tags=["hide-input"]
+rel300 = next(r for r in reports if r.name == "lenet300 pruned, relative")
+csr300 = next(r for r in reports if r.name == "lenet300 pruned, csr")
+nb.glue("ch5_lenet300_rel_ratio", rel300.compression_ratio)
+nb.glue("ch5_lenet300_csr_ratio", csr300.compression_ratio)
+nb.glue("ch5_lenet300_rel_index_share", 100 * dict(rel300.breakdown)["index"] / rel300.size_bits)
+
+# %% [markdown]
+# With 32-bit values the index costs little in bits, but it is no longer free: the relative
+# format brings LeNet-300-100 down {glue:text}`ch5_lenet300_rel_ratio:.1f`x in bytes (indices
+# are {glue:text}`ch5_lenet300_rel_index_share:.0f` % of it), CSR
+# {glue:text}`ch5_lenet300_csr_ratio:.1f`x. Once the values are quantized to a few bits
+# (chapter 6) the index becomes the larger part — which is why Deep Compression keeps it at
+# 5 bits. "MAC reduction" counts only MACs with a non-zero weight: work a sparse engine *could*
+# skip, not what a CPU does (see below).
+#
+# ## One-shot, iterative or gradual?
+#
+# With the same budget of 6 retraining epochs, prune LeNet-300-100 uniformly (every layer at the
+# same sparsity) in three ways: **one-shot** (prune once, then retrain), **iterative** (3 rounds
+# of prune → retrain 2 epochs, each round keeping the same fraction {cite:p}`han2015learning`)
+# and **gradual** (the cubic schedule of Zhu and Gupta). The dashed line is one-shot without any
+# retraining.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+CURVE_S = [0.5, 0.8, 0.9, 0.95, 0.98]
+
+def one_shot_no_retrain(name, s):
+    return sp.prune_(copy.deepcopy(bases[name]), s)
+
+curves = {"no retraining": [train.evaluate(one_shot_no_retrain("lenet300", s)) for s in CURVE_S]}
+curve_models = {meth: {s: sp.pruned_model("lenet300", s, method=meth, epochs=6) for s in CURVE_S} for meth in sp.METHODS}
+curves.update({meth: [train.evaluate(curve_models[meth][s]) for s in CURVE_S] for meth in sp.METHODS})
+
+fig, ax = plotting.new_figure(width=7, height=3.6)
+for i, (meth, accs) in enumerate(curves.items()):
+    ax.plot([100 * s for s in CURVE_S], accs, "o--" if meth == "no retraining" else "o-",
+            color=plotting.PALETTE[i], label=meth)
+ax.axhline(acc300, color="grey", lw=0.8, label="dense baseline")
+ax.set_xlabel("sparsity of every layer (%)")
+ax.set_ylabel("test accuracy (%)")
+ax.set_title("LeNet-300-100: accuracy vs sparsity, 6 retraining epochs")
+ax.set_ylim(max(0, min(min(a) for a in curves.values()) - 5), 100)
+ax.legend()
+display(fig)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(pd.DataFrame(curves, index=[f"{s:.0%}" for s in CURVE_S]).round(1).to_string())
+
+# %% tags=["hide-input"]
+nb.glue("ch5_curve_s", 100 * CURVE_S[-1])
+for meth in curves:
+    nb.glue(f"ch5_curve_{meth.replace('-', '_').replace(' ', '_')}", curves[meth][-1])
+
+# %% [markdown]
+# At moderate sparsity every schedule recovers; the difference shows at the extreme. At
+# {glue:text}`ch5_curve_s:.0f` % in every layer (including the 1,000-weight classifier),
+# no retraining gives {glue:text}`ch5_curve_no_retraining:.1f` %, one-shot + retraining
+# {glue:text}`ch5_curve_one_shot:.1f` %, iterative {glue:text}`ch5_curve_iterative:.1f` %
+# and gradual {glue:text}`ch5_curve_gradual:.1f` %. Pruning in small steps lets the network
+# re-route before the next weights go — but with a tiny budget each schedule gets only a few
+# epochs at its final sparsity, so the ranking between them can change with the budget
+# (try it: `sp.pruned_model(..., epochs=12)`).
+#
+# ## Structured sparsity: remove whole filters
+#
+# Unstructured zeros are scattered: the layer keeps its shape and a dense CPU kernel multiplies
+# every zero. **Filter pruning** {cite:p}`li2017pruning` removes whole output channels (a
+# conv's filters, a linear layer's neurons) with the smallest L1 norm $\lVert W_c\rVert_1$,
+# and with them the matching inputs of the next layer. `prune_channels` builds a physically
+# smaller network; it computes *exactly* what the original computes with those channels zeroed
+# (the tests check it). We remove the same fraction of channels in `conv1`, `conv2` and `fc1`
+# of LeNet-5, fine-tune 2 epochs, and compare with unstructured pruning that removes the same
+# fraction of weights:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+CH_LEVELS = [0.25, 0.5, 0.75]
+n_weights = lambda mod: sum(l.weight.numel() for l in sp.prunable_layers(mod).values())
+struct = []
+for c in CH_LEVELS:
+    small = sp.channel_pruned_model("lenet5", c, epochs=2)
+    s_match = round(1 - n_weights(small) / n_weights(base5), 2)
+    unstr = sp.pruned_model("lenet5", s_match, method="one-shot", epochs=2)
+    struct.append({"channels removed": f"{c:.0%}", "weights removed": f"{s_match:.0%}",
+                   "structured acc (%)": train.evaluate(small), "unstructured acc (%)": train.evaluate(unstr),
+                   "structured MACs": metrics.measure_macs(small),
+                   "unstructured non-zero MACs": metrics.measure_macs(unstr, nonzero=True),
+                   "shape conv1/conv2/fc1": "/".join(str(l.weight.shape[0]) for l in list(sp.prunable_layers(small).values())[:3]),
+                   "_model": small})
+struct_df = pd.DataFrame(struct).drop(columns="_model").set_index("channels removed")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"dense LeNet-5: {metrics.measure_macs(base5):,} MACs, accuracy {acc5:.1f} %")
+print(struct_df.round(1).to_string())
+
+# %% tags=["hide-input"]
+nb.glue("ch5_struct_half_acc", struct[1]["structured acc (%)"])
+nb.glue("ch5_unstruct_half_acc", struct[1]["unstructured acc (%)"])
+nb.glue("ch5_struct_half_mac_red", metrics.measure_macs(base5) / struct[1]["structured MACs"])
+nb.glue("ch5_struct_max_drop", acc5 - struct[-1]["structured acc (%)"])
+nb.glue("ch5_unstruct_max_drop", acc5 - struct[-1]["unstructured acc (%)"])
+nb.glue("ch5_struct_max_ratio", n_weights(base5) / n_weights(struct[-1]["_model"]))
+
+# %% [markdown]
+# Removing half of the channels keeps {glue:text}`ch5_struct_half_acc:.1f` % (unstructured at
+# the same weight count: {glue:text}`ch5_unstruct_half_acc:.1f` %) and cuts the MACs
+# {glue:text}`ch5_struct_half_mac_red:.1f`x in a *dense* network that every library runs fast.
+# At 75 % of the channels the structured network loses {glue:text}`ch5_struct_max_drop:.1f`
+# points and uniform unstructured pruning {glue:text}`ch5_unstruct_max_drop:.1f`: a *uniform*
+# unstructured cut also strips the small, sensitive `conv1` and classifier, which filter pruning
+# leaves whole (only their inputs shrink), and 2 epochs are few. The survey's point shows in the
+# best ratios instead: with tuned per-layer targets and the gradual schedule, unstructured
+# pruning kept LeNet-5 within {glue:text}`prune_lenet5_acc_drop:.1f` points at
+# {glue:text}`prune_lenet5_ratio:.1f`x fewer weights, while removing 75 % of the channels
+# ({glue:text}`ch5_struct_max_ratio:.1f`x fewer weights) already costs points. Structured sparsity
+# is coarser — a whole filter goes, good weights included — but its savings are real on any
+# hardware.
+#
+# **Group lasso** (structured sparsity learning {cite:p}`wen2016learning`) prepares a network
+# for this: adding $\lambda \sum_c \lVert W_c \rVert_2$ to the loss pushes whole filters towards
+# zero, so removing them later costs less. We retrain LeNet-5 4 epochs with it, remove every
+# filter / neuron whose L2 norm it has pushed below 0.01, and remove the same number of
+# lowest-L1 channels from the baseline, both without fine-tuning:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+GL_STRENGTH = 1e-2
+gl5 = sp.group_lasso_model("lenet5", GL_STRENGTH, epochs=4)
+fig, axes = plotting.new_figure(3, 1, width=11, height=3)
+for ax, layer_name in zip(axes, ["conv1", "conv2", "fc1"]):
+    for i, (label, m) in enumerate((("baseline", base5), ("group lasso", gl5))):
+        norms = sp.channel_norms(sp.prunable_layers(m)[layer_name].weight, p=2)
+        ax.semilogy(np.sort(norms.numpy())[::-1], color=plotting.PALETTE[i], label=label)
+    ax.axhline(0.01, color="grey", ls=":", lw=1)
+    ax.set_xlabel(f"{layer_name} channel (sorted)")
+    ax.set_ylabel("L2 norm of the channel (log)")
+    ax.set_title(f"{layer_name}: filter norms")
+    ax.legend()
+display(fig)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+gl_layers = list(sp.prunable_layers(gl5).items())[:-1]
+gl_plan = {n: float((sp.channel_norms(l.weight, p=2) < 0.01).float().mean()) for n, l in gl_layers}
+print("channels removed:", {n: f"{round(f * l.weight.shape[0])} of {l.weight.shape[0]}" for (n, l), f in zip(gl_layers, gl_plan.values())})
+gl_rows = []
+for label, m in (("baseline", base5), ("group lasso", gl5)):
+    cut = sp.prune_channels(m, gl_plan)
+    gl_rows.append({"start": label, "accuracy (%)": train.evaluate(m), "after removal, no fine-tuning (%)": train.evaluate(cut),
+                    "MACs after removal": metrics.measure_macs(cut)})
+print(pd.DataFrame(gl_rows).set_index("start").round(1).to_string())
+
+# %% tags=["hide-input"]
+nb.glue("ch5_gl_acc", gl_rows[1]["accuracy (%)"])
+nb.glue("ch5_gl_cut_acc", gl_rows[1]["after removal, no fine-tuning (%)"])
+nb.glue("ch5_base_cut_acc", gl_rows[0]["after removal, no fine-tuning (%)"])
+
+# %% [markdown]
+# Group lasso trades a little accuracy ({glue:text}`ch5_gl_acc:.1f` % after 4 epochs; a longer,
+# gentler schedule would recover more) for a network from which these channels can be cut at no
+# further cost ({glue:text}`ch5_gl_cut_acc:.1f` %), while cutting the same number from the
+# baseline gives {glue:text}`ch5_base_cut_acc:.1f` %. The regulariser also *chooses* how many
+# channels each layer loses (printed above): few or none in the convolutions, many in `fc1`.
+#
+# ### N:M sparsity: structure a GPU can use
+#
+# Between the two extremes, **N:M** sparsity keeps at most N non-zeros in every group of M
+# consecutive weights. 2:4 is what NVIDIA's Ampere tensor cores run at up to twice the dense
+# speed {cite:p}`mishra2021accelerating`: a fixed 50 %, with a 2-bit index per kept value.
+# (LeNet-5's `conv1` has 25 inputs per filter, not a multiple of 4, so it stays dense.)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for name in ("lenet300", "lenet5"):
+    one_shot = sp.prune_nm_(copy.deepcopy(bases[name]), 2, 4)
+    retrained = sp.nm_pruned_model(name, 2, 4, epochs=2)
+    print(f"{name:9s} 2:4 sparsity {1 - 1 / sp.weight_ratio(retrained):.1%} of the weights; accuracy "
+          f"{base_acc[name]:.1f} % -> {train.evaluate(one_shot):.1f} % (one-shot) -> "
+          f"{train.evaluate(retrained):.1f} % (2 epochs retrained)")
+
+# %% [markdown]
+# ## Activation sparsity comes for free
+#
+# ReLU zeroes every negative pre-activation, so the *inputs* of the next layer are sparse too
+# without any pruning. Accelerators such as Cnvlutin {cite:p}`albericio2016cnvlutin` and EIE
+# skip these zeros. Measured on the 1,000 test images:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+x_test, _ = data.load_mnist("test")
+act_rows = {}
+for name in ("lenet300", "lenet5"):
+    for label, m in (("dense", bases[name]), ("pruned", pruned[name])):
+        act_rows[f"{name} {label}"] = {k: round(100 * v, 1) for k, v in sp.activation_sparsity(m, x_test).items()}
+print("zero activations after ReLU (% of each layer's outputs)")
+print(pd.DataFrame(act_rows).T.fillna("-").to_string())
+
+# %% tags=["hide-input"]
+nb.glue("ch5_act_fc1_300", act_rows["lenet300 dense"]["fc1"])
+
+# %% [markdown]
+# About {glue:text}`ch5_act_fc1_300:.0f` % of LeNet-300-100's first hidden layer is zero on
+# real digits: `fc2` could skip that share of its columns — multiplicative with the weight
+# sparsity, which is how EIE combines both.
+#
+# ## Explore: a sparsity slider
+#
+# Pick a layer of LeNet-300-100, a sparsity (every layer pruned to it) and whether the network
+# was retrained (gradual schedule, 6 epochs) or not. The left panel shows the dense weights'
+# histogram (grey) and the weights that survive (colour); the middle panel the mask of the
+# layer (black = kept); the right one the storage of that layer with its index overhead.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+EXPLORE_S = [0.0, 0.5, 0.8, 0.9, 0.95, 0.98]
+MODES = ["no retraining", "gradual"]
+dense_w = {n: l.weight.detach().numpy().ravel() for n, l in sp.prunable_layers(base300).items()}
+state = {}
+for mode in MODES:
+    for s in EXPLORE_S:
+        m = base300 if s == 0 else (one_shot_no_retrain("lenet300", s) if mode == "no retraining"
+                                    else curve_models["gradual"][s])
+        weights = {n: l.weight.detach().clone() for n, l in sp.prunable_layers(m).items()}
+        state[mode, s] = {"acc": train.evaluate(m), "weights": weights,
+                          "bits": {n: {f: sp.sparse_size_bits(wt, f) for f in ("dense", "csr", "relative")}
+                                   for n, wt in weights.items()}}
+
+def sparsity_frame(layer="fc1", sparsity=0.9, training="gradual"):
+    st = state[training, sparsity]
+    wt = st["weights"][layer]
+    nz = wt[wt != 0].numpy()
+    fig, (a1, a2, a3) = plotting.new_figure(3, 1, width=12, height=3.3)
+    bins = np.linspace(dense_w[layer].min(), dense_w[layer].max(), 60)
+    a1.hist(dense_w[layer], bins=bins, color="lightgrey", label="dense baseline")
+    a1.hist(nz, bins=bins, color=plotting.PALETTE[0], alpha=0.8, label="kept (non-zero)")
+    a1.set_yscale("log")
+    a1.set_xlabel("weight value")
+    a1.set_ylabel("count (log)")
+    a1.set_title(f"{layer}: {nz.size:,} of {wt.numel():,} non-zero")
+    a1.legend(fontsize=8)
+    a2.imshow((wt != 0).numpy(), cmap="Greys", aspect="auto", interpolation="nearest")
+    a2.set_xlabel("input")
+    a2.set_ylabel("output neuron")
+    a2.set_title(f"mask, {1 - nz.size / wt.numel():.0%} zeros")
+    bits = st["bits"][layer]
+    a3.bar(list(bits), [b / 8 / 1024 for b in bits.values()], color=plotting.PALETTE[1:4])
+    a3.set_ylabel(f"size of {layer} (KB)")
+    a3.set_title(f"whole net: test accuracy {st['acc']:.1f} %")
+    return fig
+
+ms = widgets.frame_timings_ms(sparsity_frame, {"layer": ["fc1"], "sparsity": [0.5, 0.98], "training": MODES})
+print(f"frame time: median {np.median(ms):.0f} ms (budget 100 ms)")
+explorer = widgets.explore(sparsity_frame, title="Pruning LeNet-300-100", dpi=64,
+                           layer=["fc1", "fc2", "fc3"], sparsity=EXPLORE_S, training=MODES)
+
+# %% [markdown]
+# ## What it buys in practice: measured CPU time
+#
+# Zeros only save time if the kernel skips them. We time a LeNet-300-100 `fc1`-sized layer
+# (300×784) as a dense matrix product and as `torch.sparse` CSR, at batch 1 and 64 (median of
+# repeated runs on this machine; your numbers will differ). "ideal" is $1/\text{density}$, what
+# skipping every zero for free would give.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+timing = pd.DataFrame(sp.time_sparse_linear(300, 784, [0.0, 0.5, 0.9, 0.95, 0.99], (1, 64), repeats=40))
+timing["sparsity"] = (100 * timing["sparsity"]).round(0).astype(int).astype(str) + " %"
+print(timing.set_index(["sparsity", "batch"]).round(2).to_string())
+at95 = timing[(timing["sparsity"] == "95 %")].set_index("batch")["speedup"]
+nb.glue("ch5_csr_speedup_95_b1", float(at95[1]))
+nb.glue("ch5_csr_speedup_95_b64", float(at95[64]))
+nb.glue("ch5_csr_speedup_50_b64", float(timing[(timing["sparsity"] == "50 %")].set_index("batch")["speedup"][64]))
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+import time
+
+def median_ms(model, batch, repeats=30):
+    x = torch.randn(batch, 1, 28, 28)
+    with torch.no_grad():
+        for _ in range(3):
+            model(x)
+        ts = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            model(x)
+            ts.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(ts))
+
+speed = []
+for label, m in (("dense LeNet-5", base5), (f"unstructured {headline['lenet5']['ratio']:.0f}x (dense kernel)", pruned["lenet5"]),
+                 ("50 % channels removed", struct[1]["_model"]), ("75 % channels removed", struct[2]["_model"])):
+    speed.append({"model": label, "MACs": metrics.measure_macs(m), **{f"batch {b} (ms)": median_ms(m, b) for b in (1, 64)}})
+speed = pd.DataFrame(speed).set_index("model")
+for b in (1, 64):
+    speed[f"speedup b{b}"] = speed[f"batch {b} (ms)"].iloc[0] / speed[f"batch {b} (ms)"]
+print(speed.round(2).to_string())
+nb.glue("ch5_struct50_speedup_b64", float(speed["speedup b64"].iloc[2]))
+nb.glue("ch5_struct50_mac_ratio", float(speed["MACs"].iloc[0] / speed["MACs"].iloc[2]))
+
+# %% [markdown]
+# On this machine, at 95 % sparsity, CSR ran {glue:text}`ch5_csr_speedup_95_b1:.1f`x the speed
+# of dense at batch 1 and {glue:text}`ch5_csr_speedup_95_b64:.1f`x at batch 64, against an ideal
+# of 20x; at 50 % sparsity it is {glue:text}`ch5_csr_speedup_50_b64:.2f`x — *slower* than
+# dense whenever this is below 1. Sparse kernels pay for the indirection of every index, lose
+# the vector units and the cache blocking of a dense GEMM, and only win at high sparsity. The
+# unstructured LeNet-5 runs at dense speed: its zeros are multiplied like any other number.
+# Structured pruning needs no special kernel: removing half of the channels divides the MACs by
+# {glue:text}`ch5_struct50_mac_ratio:.1f` and gave a {glue:text}`ch5_struct50_speedup_b64:.1f`x
+# speed-up at batch 64. This gap between ideal and measured is why accelerators (chapter 7)
+# build the skipping into hardware.
+#
+# ## Beside the literature
+#
+# Han et al. {cite:p}`han2015learning` pruned the same two networks on the full MNIST:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+lit = pd.DataFrame([
+    {"network": "LeNet-300-100", "source": "Han et al. 2015", "error before -> after (%)": "1.64 -> 1.59",
+     "weights kept per layer (%)": "8 / 9 / 26", "ratio": "12x"},
+    {"network": "LeNet-300-100", "source": "this chapter", "error before -> after (%)":
+        f"{100 - acc300:.1f} -> {100 - headline['lenet300']['acc']:.1f}",
+     "weights kept per layer (%)": " / ".join(f"{100 * (1 - s):.0f}" for s in sp.layer_sparsities(pruned['lenet300']).values()),
+     "ratio": f"{headline['lenet300']['ratio']:.1f}x"},
+    {"network": "LeNet-5", "source": "Han et al. 2015", "error before -> after (%)": "0.80 -> 0.77",
+     "weights kept per layer (%)": "66 / 12 / 8 / 19", "ratio": "12x"},
+    {"network": "LeNet-5", "source": "this chapter", "error before -> after (%)":
+        f"{100 - acc5:.1f} -> {100 - headline['lenet5']['acc']:.1f}",
+     "weights kept per layer (%)": " / ".join(f"{100 * (1 - s):.0f}" for s in sp.layer_sparsities(pruned['lenet5']).values()),
+     "ratio": f"{headline['lenet5']['ratio']:.1f}x"},
+])
+print(lit.set_index(["network", "source"]).to_string())
+
+# %% [markdown]
+# Differences in setup: Han et al. train on all 60,000 MNIST digits and test on 10,000; we train
+# on 3,500 and test on 1,000 (so our errors are higher and move in 0.1-point steps, and one image
+# more or less is within noise). They prune iteratively with SGD; we use Adam and the gradual
+# schedule. Their ratio counts parameters (267K → 22K); ours counts weights. Our per-layer
+# targets are more aggressive in the big layers; on a small training set pruning also acts as a
+# regulariser, which helps keep the accuracy. Deep Compression's 40x adds quantization and
+# Huffman coding to the pruning — that is chapter 6.
+#
+# ## Exercises
+#
+# **1 (easy).** Write `my_mask(weight, sparsity)` that returns a bool tensor of the same shape,
+# `False` for the `round(sparsity * weight.numel())` smallest magnitudes. Do not call
+# `sp.magnitude_mask`.
+
+# %%
+def my_mask(weight, sparsity):
+    ...  # your code here
+
+answer_1 = None  # set it to my_mask once written
+check("ch5.magnitude_mask", answer_1)
+
+# %% tags=["hide-cell", "solution"]
+def my_mask(weight, sparsity):
+    k = round(sparsity * weight.numel())
+    keep = torch.ones(weight.numel(), dtype=torch.bool)
+    keep[torch.sort(weight.abs().reshape(-1), stable=True).indices[:k]] = False
+    return keep.reshape(weight.shape)
+
+check("ch5.magnitude_mask", my_mask)
+
+# %% [markdown]
+# **2 (medium).** How many bits does `sp.EXERCISE_MATRIX` (4×6) take in CSR with 32-bit values,
+# column indices of $\lceil\log_2 6\rceil$ bits and row pointers of $\lceil\log_2(\text{nnz}+1)\rceil$ bits?
+# Count by hand first, then with `sp.csr_encode`.
+
+# %%
+print(sp.EXERCISE_MATRIX)
+answer_2 = None  # your number here
+check("ch5.csr_bits", answer_2)
+
+# %% tags=["hide-cell", "solution"]
+nnz = int((sp.EXERCISE_MATRIX != 0).sum())
+answer_2 = nnz * 32 + nnz * int(np.ceil(np.log2(6))) + (4 + 1) * int(np.ceil(np.log2(nnz + 1)))
+check("ch5.csr_bits", answer_2)
+
+# %% [markdown]
+# **3 (medium).** `sp.EXERCISE_ROW` is one flattened row of a pruned layer. How many padding
+# zeros does the relative-index format need with 3-bit gaps? And with 4-bit gaps — which width
+# gives the smaller total size at 8-bit values?
+
+# %%
+answer_3 = None  # your number (3-bit gaps)
+check("ch5.padding_zeros", answer_3)
+
+# %% tags=["hide-cell", "solution"]
+pos = torch.nonzero(sp.EXERCISE_ROW).reshape(-1)
+runs = torch.diff(torch.cat([torch.tensor([-1]), pos])) - 1
+answer_3 = int((runs // 8).sum())
+check("ch5.padding_zeros", answer_3)
+for b in (3, 4):
+    v, g = sp.relative_index_encode(sp.EXERCISE_ROW, b)
+    print(f"{b}-bit gaps: {len(v)} entries, {sp.relative_index_size_bits(v, g, 8, b)} bits")
+
+# %% [markdown]
+# **4 (hard).** From the LeNet-300-100 sensitivity sweep above (`sens["lenet300"]`, validation
+# accuracy at `sp.SWEEP_SPARSITIES`), give each layer the highest swept sparsity up to which every
+# accuracy stays within 1 point of the unpruned network, as a dict `{"fc1": ..., "fc2": ...,
+# "fc3": ...}`. Then prune `base300` with it in one shot: is the whole network within 1 point?
+# Why not, and what does that say about choosing per-layer sparsities one layer at a time?
+
+# %%
+answer_4 = None  # your dict here
+check("ch5.sensitivity_pick", answer_4)
+
+# %% tags=["hide-cell", "solution"]
+sweep = sens["lenet300"]
+answer_4 = {}
+for layer_name, accs in sweep.items():
+    best = 0.0
+    for s, a in zip(sp.SWEEP_SPARSITIES, accs):
+        if a < accs[0] - 1.0:
+            break
+        best = s
+    answer_4[layer_name] = best
+check("ch5.sensitivity_pick", answer_4)
+together = sp.prune_(copy.deepcopy(base300), answer_4)
+print(f"all layers at once: validation {train.evaluate(together, 'val'):.1f} % vs {sweep['fc1'][0]:.1f} % dense "
+      "- the layers' losses add up")
+
+# %% [markdown]
+# ## Summary
+#
+# - Magnitude pruning with retraining removes most weights of LeNet-300-100 and LeNet-5
+#   ({glue:text}`prune_lenet300_ratio:.0f`x and {glue:text}`prune_lenet5_ratio:.0f`x fewer
+#   non-zero weights here) at no measurable accuracy cost; a mask attached by parametrization
+#   keeps the pruned weights at zero while retraining.
+# - Layers differ: a sensitivity sweep ranks them, large FC layers are the most redundant, and
+#   pruning gradually (or iteratively) beats pruning at once at high sparsity.
+# - Non-zeros are not bytes: CSR and relative indices cost index bits (and padding zeros), which
+#   matter more and more as the values shrink to a few bits.
+# - Structured pruning (filters, neurons; helped by group lasso) is coarser but shrinks the dense
+#   layers, so its MAC savings turn into real speed on any hardware; N:M sits in between.
+# - On a CPU, unstructured sparsity pays only at very high sparsity, and ReLU gives activation
+#   sparsity for free — both are what sparse accelerators exploit (chapter 7).
+#
+# **Further reading**: the survey's section on network sparsification {cite:p}`deng2020model`;
+# Optimal Brain Damage {cite:p}`lecun1990optimal`; Han et al. {cite:p}`han2015learning` and Deep
+# Compression {cite:p}`han2016deep`; Zhu and Gupta {cite:p}`zhu2017prune`; filter pruning
+# {cite:p}`li2017pruning` and channel pruning {cite:p}`he2017channel`; structured sparsity
+# learning {cite:p}`wen2016learning`; N:M sparsity {cite:p}`mishra2021accelerating,zhou2021learning`;
+# the lottery ticket hypothesis {cite:p}`frankle2019lottery`; the survey of Hoefler et al.
+# {cite:p}`hoefler2021sparsity`; and a warning about comparing pruning results fairly
+# {cite:p}`blalock2020state`.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+nb.glue("ch5_runtime_s", nb.runtime_s())
