@@ -61,7 +61,7 @@ class BenchRow:
         return d
 
 
-def time_ms(fn: Callable[[], object], *, repeats: int = 20, warmup: int = 3) -> float:
+def time_ms(fn: Callable[[], object], *, repeats: int = 20, warmup: int = 5) -> float:
     """Best (minimum) wall-clock time of ``fn()`` in ms over ``repeats`` runs (``warmup`` untimed first).
 
     The minimum, as ``timeit`` recommends: other processes only ever add time, so the fastest
@@ -193,7 +193,7 @@ def bench_structured_lenet(keep: Sequence[float] = (0.5, 0.25), batch: int = 64,
 def run_all(quick: bool = False, *, seed: int = 0) -> list[BenchRow]:
     """Every benchmark (``quick``: smaller sizes and fewer repeats, a few seconds in all)."""
     if quick:
-        kw = dict(repeats=7, seed=seed)
+        kw = dict(repeats=10, seed=seed)
         return (bench_sparse_matmul(512, 32, (0.5, 0.9, 0.99), **kw) + bench_dynamic_int8(512, 32, 2, **kw)
                 + bench_lowrank(512, 32, (128, 32), **kw) + bench_depthwise(32, 28, 4, **kw)
                 + bench_structured_lenet((0.5, 0.25), 32, **kw))

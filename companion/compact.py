@@ -31,6 +31,7 @@ import math
 import random
 import statistics
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Iterable, Sequence
 
@@ -54,7 +55,7 @@ __all__ = [
     # search
     "SearchSpace", "Candidate", "sample_arch", "mutate", "search", "pareto_front",
     # practice
-    "proxy_score", "run_search", "conv_intensity", "latency_ms", "latency_comparison", "WIDTH_GRID", "MNIST_VARIANTS",
+    "proxy_score", "run_search", "conv_intensity", "latency_ms", "latency_comparison", "WIDTH_GRID", "MNIST_VARIANTS", "ARCH_VERSION", "TRAIN_THREADS",
 ]
 
 
@@ -511,8 +512,24 @@ class ShuffleUnit(nn.Module):
 
 #: Block types of the compact MNIST networks (``"conv"``: plain 3x3 conv, the control).
 BLOCK_TYPES = ("conv", "dwsep", "fire", "inverted", "shuffle")
-#: Bump when the layout of :class:`CompactCNN` changes (it is part of every cache key).
+#: Bump when the layout of :class:`CompactCNN` or the training procedure changes (it is part
+#: of every cache key).
 ARCH_VERSION = 1
+#: CPU threads used for training. Float sums are reduced in a thread-count-dependent order, so
+#: the same seed gives slightly different weights on 1 and 2 threads; fixing the count makes a
+#: cold-cache run reproduce the committed notebook on any core count (and tiny convs gain
+#: little from more threads anyway).
+TRAIN_THREADS = 1
+
+
+@contextmanager
+def _num_threads(n: int):
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 @dataclass(frozen=True)
@@ -633,7 +650,9 @@ def train_compact(config: ArchConfig, *, epochs: int = 20, lr: float = 3e-3, bat
                   weight_decay: float = 1e-4, shift_px: int = 1, seed: int = 0, progress: bool = True) -> CompactCNN:
     """Train (or load from the cache) the network of ``config`` on the embedded MNIST train split.
 
-    The cache key holds the architecture, every training hyper-parameter and :data:`ARCH_VERSION`.
+    The cache key holds the architecture, every training hyper-parameter and :data:`ARCH_VERSION`;
+    training runs on :data:`TRAIN_THREADS` CPU threads so that the result does not depend on the
+    machine's core count.
     """
     from . import train
     if not isinstance(config, ArchConfig):
@@ -641,10 +660,11 @@ def train_compact(config: ArchConfig, *, epochs: int = 20, lr: float = 3e-3, bat
     hp = dict(epochs=_pos_int("epochs", epochs), lr=_pos_float("lr", lr), batch_size=_pos_int("batch_size", batch_size),
               weight_decay=float(weight_decay), shift_px=_nonneg_int("shift_px", shift_px), seed=_nonneg_int("seed", seed))
     spec = {"compact": asdict(config), "arch_version": ARCH_VERSION, "train": hp}
-    return train.cached_model(spec, lambda: build_compact(config, seed),
-                              lambda m: train.fit(m, optimizer="adam", progress=progress,
-                                                  desc=f"training {config.label}", **hp),
-                              name="compact")
+
+    def fit(model):
+        with _num_threads(TRAIN_THREADS):
+            train.fit(model, optimizer="adam", progress=progress, desc=f"training {config.label}", **hp)
+    return train.cached_model(spec, lambda: build_compact(config, seed), fit, name="compact")
 
 
 #: The hand-designed compact MNIST networks of the chapter, one per block type, all within a
@@ -807,7 +827,8 @@ def proxy_score(config: ArchConfig, *, epochs: int = 2, lr: float = 3e-3, batch_
     if split == "test":
         raise ValueError("the search must not look at the test split; use 'val' (or 'train')")
     model = build_compact(config, seed)
-    train.fit(model, epochs=_pos_int("epochs", epochs), lr=lr, batch_size=batch_size, seed=seed, progress=False)
+    with _num_threads(TRAIN_THREADS):
+        train.fit(model, epochs=_pos_int("epochs", epochs), lr=lr, batch_size=batch_size, seed=seed, progress=False)
     return train.evaluate(model, split)
 
 
@@ -854,15 +875,22 @@ def conv_intensity(c_in: int, c_out: int, h: int, w: int, k: int = 3, *, stride:
     return cost.macs / (bytes_per_value * (c_in * h * w + cost.params + cost.activations))
 
 
+_STATS = {"min": min, "median": statistics.median}
+
+
 @torch.no_grad()
 def latency_ms(module: nn.Module, input_shape: Sequence[int], *, repeats: int = 30, warmup: int = 5,
-               threads: int | None = None) -> float:
-    """Median wall-clock milliseconds of ``module(x)`` for a random ``x`` of ``input_shape`` (eval mode).
+               threads: int | None = None, stat: str = "median") -> float:
+    """Wall-clock milliseconds of ``module(x)`` (median of ``repeats`` runs) for a random ``x`` of
+    ``input_shape``, in eval mode.
 
     Use :func:`torch.utils.benchmark` for publication-grade numbers; a median of
     ``time.perf_counter`` is robust enough for the order-of-magnitude comparisons here.
-    ``threads`` sets ``torch.set_num_threads`` for the measurement (restored afterwards).
+    ``threads`` sets ``torch.set_num_threads`` for the measurement (restored afterwards);
+    ``stat="min"`` returns the fastest run instead of the median.
     """
+    if stat not in _STATS:
+        raise ValueError(f"stat must be one of {sorted(_STATS)}, got {stat!r}")
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")
     shape = tuple(_pos_int("input_shape entry", int(s)) for s in input_shape)
@@ -882,35 +910,54 @@ def latency_ms(module: nn.Module, input_shape: Sequence[int], *, repeats: int = 
             module(x)
             times.append(1000 * (time.perf_counter() - t0))
         module.train(was)
-        return statistics.median(times)
+        return _STATS[stat](times)
     finally:
         torch.set_num_threads(old)
 
 
 def latency_comparison(c_in: int, c_out: int, side: int, *, k: int = 3, batch: int = 1, repeats: int = 30,
-                       threads: int | None = 1) -> dict[str, float]:
+                       threads: int | None = 1, stat: str = "min") -> dict[str, float]:
     """Measured CPU time of a standard kxk conv against a depthwise-separable one of the same
     output shape (``[batch, c_out, side, side]``, stride 1, no BN/ReLU), with their MACs.
 
     Returns ``macs_standard``, ``macs_separable``, ``mac_ratio`` and ``ms_standard``,
-    ``ms_depthwise``, ``ms_pointwise``, ``ms_separable``, ``speedup`` (medians of :func:`latency_ms`).
+    ``ms_depthwise``, ``ms_pointwise``, ``ms_separable``, ``speedup``. Each of ``repeats``
+    rounds times the four modules one after the other, so that a busy machine slows all of
+    them alike; ``stat="min"`` keeps the fastest round of each (the one least disturbed by
+    other processes, as :mod:`timeit` advises), ``stat="median"`` the typical one.
     """
     for nm, v in (("c_in", c_in), ("c_out", c_out), ("side", side), ("k", k), ("batch", batch)):
         _pos_int(nm, v)
+    if stat not in _STATS:
+        raise ValueError(f"stat must be one of {sorted(_STATS)}, got {stat!r}")
     gen_state = torch.random.get_rng_state()
     torch.manual_seed(0)
     std = nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False)
     dw = nn.Conv2d(c_in, c_in, k, padding=k // 2, groups=c_in, bias=False)
     pw = nn.Conv2d(c_in, c_out, 1, bias=False)
     torch.random.set_rng_state(gen_state)
-    shape = (batch, c_in, side, side)
     out = {"macs_standard": conv_cost(c_in, c_out, side, side, k).macs,
            "macs_separable": depthwise_separable_cost(c_in, c_out, side, side, k=k, norm=False).macs}
     out["mac_ratio"] = out["macs_standard"] / out["macs_separable"]
-    out["ms_standard"] = latency_ms(std, shape, repeats=repeats, threads=threads)
-    out["ms_depthwise"] = latency_ms(dw, shape, repeats=repeats, threads=threads)
-    out["ms_pointwise"] = latency_ms(pw, shape, repeats=repeats, threads=threads)
-    out["ms_separable"] = latency_ms(nn.Sequential(dw, pw), shape, repeats=repeats, threads=threads)
+    x = torch.randn((batch, c_in, side, side), generator=torch.Generator().manual_seed(0))
+    modules = {"standard": std, "depthwise": dw, "pointwise": pw, "separable": nn.Sequential(dw, pw)}
+    times: dict[str, list[float]] = {name: [] for name in modules}
+    old = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(_pos_int("threads", threads))
+    try:
+        with torch.no_grad():
+            for m in modules.values():  # warm-up: oneDNN builds its kernels on the first call
+                m(x), m(x)
+            for _ in range(_pos_int("repeats", repeats)):  # interleaved: all four see the same load
+                for name, m in modules.items():
+                    t0 = time.perf_counter()
+                    m(x)
+                    times[name].append(1000 * (time.perf_counter() - t0))
+    finally:
+        torch.set_num_threads(old)
+    for name, ts in times.items():
+        out[f"ms_{name}"] = _STATS[stat](ts)
     out["speedup"] = out["ms_standard"] / out["ms_separable"]
     return out
 

@@ -866,10 +866,12 @@ def rank_sweep(model_name: str, layer: str, method: str, ranks: Sequence, **kw) 
 
 
 def budget_sweep(model_name: str, ratios: Sequence[float], *, conv: str = "tucker2", skip: Sequence[str] = (),
-                 epochs: int = 3, lr: float = 5e-4, progress: bool = True) -> list[dict]:
+                 epochs: int = 3, lr: float = 5e-4, finetune: Sequence[float] | None = None,
+                 progress: bool = True) -> list[dict]:
     """Accuracy vs compression of a whole network: for each per-layer ``ratio``, :func:`plan_for_budget`,
     test accuracy before and after :func:`finetuned` (``epochs``), parameters and MACs.
 
+    ``finetune``: the ratios to fine-tune (default: all); the others get ``acc_after = nan``.
     One dict per ratio: ``ratio``, ``conv``, ``params``, ``macs``, ``param_ratio``, ``mac_ratio``
     (baseline / decomposed), ``acc_before``, ``acc_after``, ``plan`` (layer → spec as text).
     """
@@ -880,11 +882,13 @@ def budget_sweep(model_name: str, ratios: Sequence[float], *, conv: str = "tucke
     for ratio in ratios:
         plan = plan_for_budget(base, ratio, conv=conv, skip=skip)
         before = decompose(base, plan)
-        after = finetuned(model_name, plan, epochs=epochs, lr=lr, progress=progress)
-        params, macs = metrics.count_params(after), metrics.measure_macs(after)
+        params, macs = metrics.count_params(before), metrics.measure_macs(before)
+        acc_after = float("nan")
+        if finetune is None or ratio in finetune:
+            acc_after = train.evaluate(finetuned(model_name, plan, epochs=epochs, lr=lr, progress=progress))
         rows.append({"ratio": ratio, "conv": conv, "params": params, "macs": macs,
                      "param_ratio": base_params / params, "mac_ratio": base_macs / macs,
-                     "acc_before": train.evaluate(before), "acc_after": train.evaluate(after),
+                     "acc_before": train.evaluate(before), "acc_after": acc_after,
                      "plan": {k: repr(v) for k, v in plan.items()}})
     return rows
 

@@ -1005,21 +1005,32 @@ def attach_gradient_quant_(model: nn.Module, bits: int, *, seed: int = 0) -> lis
 
 def quantized_size_bits(model: nn.Module, bits: int | Mapping[str, int], *, method: str = "uniform",
                         granularity: str = "channel", scheme: str = "symmetric", bias_bits: int = 32,
-                        group_size: int = 32) -> int:
+                        group_size: int = 32, layers: Sequence[metrics.LayerCost] | None = None) -> int:
     """Storage of ``model`` with ``bits``-bit weights, overheads included (shared ruler of
     :mod:`companion.metrics`): per block a 32-bit scale (+ a ``bits``-bit zero point for
-    affine); for ``kmeans``/``log`` a codebook of ``2^bits`` 32-bit entries per layer (log
-    levels need only the exponent range: 2 × 8 bits); biases at ``bias_bits``."""
+    affine); ``binary`` no overhead, ``xnor`` one scale per output channel, ``ternary`` two
+    scales per layer (``bits`` should then be 1, 1 and 2); for ``kmeans``/``log`` a codebook of ``2^bits`` 32-bit entries per layer (log
+    levels need only the exponent range: 2 × 8 bits); biases at ``bias_bits``. ``layers``:
+    ``metrics.measure_layers(model)`` when already measured (saves a forward pass)."""
+    if method not in ("uniform", "kmeans", "log", "binary", "xnor", "ternary"):
+        raise ValueError(f"method must be uniform, kmeans, log, binary, xnor or ternary; got {method!r}")
     total = 0
-    for layer in metrics.measure_layers(model):
+    for layer in (layers if layers is not None else metrics.measure_layers(model)):
         b = bits.get(layer.name, 32) if isinstance(bits, Mapping) else bits
         if b >= 32:
             total += metrics.storage_bits(layer.weights, 32) + metrics.storage_bits(layer.bias, bias_bits)
             continue
-        if method in ("kmeans",):
+        out_c = layer.out_shape[0] if layer.kind == "conv" else layer.out_shape[-1]
+        if method == "kmeans":
             over = metrics.storage_bits(0, 0, codebook_entries=2 ** b, codebook_bits=32)
         elif method == "log":
             over = 16
+        elif method == "binary":  # BinaryConnect / BNN: signs only
+            over = 0
+        elif method == "xnor":  # one 32-bit alpha per output channel
+            over = out_c * 32
+        elif method == "ternary":  # TWN: one alpha per layer (TTQ: two)
+            over = 64
         else:
             out_c = layer.out_shape[0] if layer.kind == "conv" else layer.out_shape[-1]
             n_blocks = {"tensor": 1, "channel": out_c, "group": max(1, layer.weights // group_size)}[granularity]
@@ -1203,11 +1214,17 @@ def dynamic_int8(model: nn.Module) -> nn.Module:
         return quantize_dynamic(copy.deepcopy(model).eval(), {nn.Linear}, dtype=torch.qint8)
 
 
-def time_forward_ms(model: nn.Module, batch: int, *, repeats: int = 50, warmup: int = 10) -> float:
-    """Median wall-clock milliseconds of one forward pass on a ``[batch, 1, 28, 28]`` input."""
+def time_forward_ms(model: nn.Module, batch: int, *, repeats: int = 50, warmup: int = 10,
+                    input_shape: Sequence[int] = (1, 28, 28), stat: str = "median") -> float:
+    """Wall-clock milliseconds of one forward pass on a ``[batch, *input_shape]`` input:
+    the ``"median"`` or the ``"min"`` (best of ``repeats``: robust on a busy machine) of the runs."""
+    if stat not in ("median", "min"):
+        raise ValueError(f"stat must be 'median' or 'min', got {stat!r}")
     import statistics
     import time
-    x = torch.randn(batch, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    if not isinstance(batch, int) or batch < 1 or repeats < 1 or warmup < 0:
+        raise ValueError(f"batch and repeats must be positive ints and warmup >= 0, got {batch!r}, {repeats!r}, {warmup!r}")
+    x = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(0))
     times = []
     with torch.inference_mode():
         for i in range(warmup + repeats):
@@ -1215,7 +1232,7 @@ def time_forward_ms(model: nn.Module, batch: int, *, repeats: int = 50, warmup: 
             model(x)
             if i >= warmup:
                 times.append(1000 * (time.perf_counter() - t0))
-    return statistics.median(times)
+    return statistics.median(times) if stat == "median" else min(times)
 
 
 # =============================================================================================

@@ -31,7 +31,7 @@ from torch import nn
 from . import data
 
 __all__ = ["Normalization", "MNIST_NORMALIZATION", "fgsm", "pgd", "attack_accuracy", "robustness_curve",
-           "linear_fgsm_closed_form", "robustness_table"]
+           "linear_fgsm_closed_form", "robustness_table", "margin_loss", "LOSSES"]
 
 
 @dataclass(frozen=True)
@@ -79,20 +79,40 @@ def _bounds(norm: Normalization, pixel_range):
     return (lo - norm.mean) / norm.std, (hi - norm.mean) / norm.std
 
 
-def _loss_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+LOSSES = ("ce", "margin")
+
+
+def margin_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Carlini–Wagner margin ``Σ_i max_{k≠y_i} z_ik − z_iy_i``: positive once a sample is misclassified.
+
+    Unlike the cross-entropy, its gradient does not vanish when the softmax saturates (a
+    network with huge logits, e.g. ±1 binary weights without a scale, gives ``p − e_y = 0`` in
+    float32 for confident samples — a form of *gradient masking*).
+    """
+    true = logits.gather(1, y[:, None])[:, 0]
+    other = logits.masked_fill(nn.functional.one_hot(y, logits.shape[1]).bool(), float("-inf")).amax(1)
+    return (other - true).sum()
+
+
+def _loss_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str = "ce") -> torch.Tensor:
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     with torch.enable_grad():  # attacks work even when called under torch.no_grad()
         x = x.detach().clone().requires_grad_(True)
-        loss = nn.functional.cross_entropy(model(x), y, reduction="sum")
-        (grad,) = torch.autograd.grad(loss, x)
+        logits = model(x)
+        value = (nn.functional.cross_entropy(logits, y, reduction="sum") if loss == "ce"
+                 else margin_loss(logits, y))
+        (grad,) = torch.autograd.grad(value, x)
     return grad
 
 
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
          normalization: Normalization = MNIST_NORMALIZATION,
-         pixel_range: tuple[float, float] | None = (0.0, 1.0)) -> torch.Tensor:
+         pixel_range: tuple[float, float] | None = (0.0, 1.0), loss: str = "ce") -> torch.Tensor:
     """Fast gradient sign method: ``x' = clip(x + (ε/std) · sign(∇ₓ CE(model(x), y)))``.
 
     ``x``: normalised inputs [N, ...]; ``y``: labels [N] (int64); ``eps``: pixel units (≥ 0).
+    ``loss``: ``"ce"`` (cross-entropy, the paper's) or ``"margin"`` (:func:`margin_loss`).
     Returns the adversarial inputs (normalised, same shape, detached). The model is put in
     eval mode for the attack and restored afterwards; its weights are not changed.
 
@@ -107,7 +127,7 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
     model.eval()
     try:
         step = eps / normalization.std
-        x_adv = x.detach() + step * _loss_grad(model, x, y).sign()
+        x_adv = x.detach() + step * _loss_grad(model, x, y, loss).sign()
         if bounds is not None:
             x_adv = x_adv.clamp(*bounds)
     finally:
@@ -118,14 +138,14 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, alpha: float | None = None,
         steps: int = 10, random_start: bool = True, seed: int = 0,
         normalization: Normalization = MNIST_NORMALIZATION,
-        pixel_range: tuple[float, float] | None = (0.0, 1.0)) -> torch.Tensor:
+        pixel_range: tuple[float, float] | None = (0.0, 1.0), loss: str = "ce") -> torch.Tensor:
     """Projected gradient descent (L∞, Madry et al. 2018): iterate FGSM steps inside the ε-ball.
 
     ``x⁰ = x + U(−ε, ε)`` (if ``random_start``), then ``steps`` times
     ``xᵗ⁺¹ = Π_{B∞(x, ε) ∩ range}(xᵗ + α · sign(∇ₓ CE(model(xᵗ), y)))``.
     ``alpha`` defaults to ``2.5 · ε / steps`` (Madry et al.'s rule of thumb). All of ``eps`` and
     ``alpha`` in pixel units; the random start is seeded (``seed``), so the attack is
-    reproducible. Shapes as in :func:`fgsm`.
+    reproducible. Shapes and ``loss`` as in :func:`fgsm`.
     """
     _check_inputs(model, x, y)
     eps = _check_eps("eps", eps)
@@ -146,7 +166,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *, alpha
         for _ in range(steps):
             if bounds is not None:
                 x_adv = x_adv.clamp(*bounds)
-            x_adv = x_adv + step * _loss_grad(model, x_adv, y).sign()
+            x_adv = x_adv + step * _loss_grad(model, x_adv, y, loss).sign()
             x_adv = torch.max(torch.min(x_adv, x0 + radius), x0 - radius)
         if bounds is not None:
             x_adv = x_adv.clamp(*bounds)
@@ -208,14 +228,18 @@ def robustness_table(models: dict[str, nn.Module], eps_values: Sequence[float], 
                      attacks: Sequence[str] = ("fgsm", "pgd"), split: str | tuple = "test", n: int | None = None,
                      pgd_steps: int = 10, seed: int = 0) -> list[dict]:
     """Adversarial accuracy of several models: one row ``{"model", "attack", "eps", "accuracy"}`` per
-    combination (``eps`` in pixel units; PGD with ``pgd_steps`` steps and a seeded random start)."""
+    combination (``eps`` in pixel units; PGD with ``pgd_steps`` steps and a seeded random start).
+    An attack is ``"fgsm"`` or ``"pgd"``, optionally with a loss: ``"pgd-margin"``."""
     if not isinstance(models, dict) or not models:
         raise ValueError("models must be a non-empty dict name -> nn.Module")
     rows = []
     for name, model in models.items():
         for attack in attacks:
-            kw = {"steps": pgd_steps, "seed": seed} if attack == "pgd" else {}
+            kind, _, loss = attack.partition("-")
+            kw = {"steps": pgd_steps, "seed": seed} if kind == "pgd" else {}
+            if loss:
+                kw["loss"] = loss
             for eps in eps_values:
                 rows.append({"model": name, "attack": attack, "eps": float(eps),
-                             "accuracy": attack_accuracy(model, eps, attack=attack, split=split, n=n, **kw)})
+                             "accuracy": attack_accuracy(model, eps, attack=kind, split=split, n=n, **kw)})
     return rows

@@ -57,6 +57,7 @@ __all__ = [
     "sensitivity_sweep", "sparsities_from_sensitivity", "time_sparse_linear", "baseline_sensitivity",
     # cached recipes of the chapter
     "METHODS", "pruned_model", "channel_pruned_model", "group_lasso_model", "nm_pruned_model",
+    "SWEEP_SPARSITIES", "EXERCISE_MATRIX", "EXERCISE_ROW",
 ]
 
 _LAYER_TYPES = (nn.Linear, nn.Conv2d)
@@ -807,17 +808,14 @@ def sparse_size_bits(weight: torch.Tensor, fmt: str = "csr", *, value_bits: int 
 def sparse_storage(model: nn.Module, fmt: str = "csr", *, value_bits: int | float = 32,
                    index_bits: int | None = None, bias_bits: int = 32) -> list[metrics.LayerStorage]:
     """Per-layer :class:`companion.metrics.LayerStorage` of a (pruned) model stored in ``fmt``:
-    ``weight_bits`` the values, ``index_bits`` the overhead (indices, pointers, padding entries)."""
+    ``weight_bits`` the non-zero values, ``index_bits`` all the overhead (indices, row pointers,
+    presence bits, and the padding zeros of the relative format, values included)."""
     _check_model(model)
     out = []
     for n, m in prunable_layers(model).items():
         w = m.weight.detach()
         total = sparse_size_bits(w, fmt, value_bits=value_bits, index_bits=index_bits)
-        if fmt == "relative":
-            b = index_bits if index_bits is not None else (8 if w.dim() > 2 else 5)
-            v, _ = relative_index_encode(w.reshape(-1), b)
-            vals = metrics.storage_bits(v.numel(), value_bits)
-        elif fmt == "dense":
+        if fmt == "dense":
             vals = total
         else:
             vals = metrics.storage_bits(int((w != 0).sum()), value_bits)

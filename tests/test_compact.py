@@ -292,6 +292,16 @@ def test_pareto_front_example():
 
 # --- latency ---------------------------------------------------------------------------------------
 
+def test_latency_comparison_reports_macs_and_times():
+    threads = torch.get_num_threads()
+    r = C.latency_comparison(8, 16, 6, repeats=2)
+    assert r["macs_standard"] == C.conv_cost(8, 16, 6, 6).macs
+    assert r["mac_ratio"] == pytest.approx(1 / (1 / 16 + 1 / 9))
+    assert all(r[f"ms_{n}"] > 0 for n in ("standard", "depthwise", "pointwise", "separable"))
+    assert r["speedup"] == pytest.approx(r["ms_standard"] / r["ms_separable"])
+    assert torch.get_num_threads() == threads
+
+
 def test_latency_ms_is_positive_and_restores_threads():
     threads = torch.get_num_threads()
     ms = C.latency_ms(nn.Conv2d(4, 4, 3), (1, 4, 8, 8), repeats=3, warmup=1, threads=1)
@@ -346,6 +356,8 @@ def test_exercise_solutions_pass_and_wrong_answers_fail(capsys):
     (lambda: C.pareto_front([1, 2], [1]), "differ in length"),
     (lambda: C.pareto_front([1, float("nan")], [1, 2]), "NaN"),
     (lambda: C.make_divisible(0), "value"),
+    (lambda: C.latency_ms(nn.Identity(), (1, 1), stat="mean"), "stat"),
+    (lambda: C.latency_comparison(4, 4, 4, stat="mean"), "stat"),
 ])
 def test_bad_input_value_errors(call, match):
     with pytest.raises(ValueError, match=match):
@@ -401,3 +413,10 @@ def test_run_search_is_cached_under_a_complete_key(monkeypatch):
 def test_proxy_score_refuses_the_test_split():
     with pytest.raises(ValueError, match="test split"):
         C.proxy_score(C.ArchConfig(), split="test")
+
+
+def test_training_thread_count_is_fixed_and_restored():
+    before = torch.get_num_threads()
+    with C._num_threads(C.TRAIN_THREADS):
+        assert torch.get_num_threads() == C.TRAIN_THREADS
+    assert torch.get_num_threads() == before

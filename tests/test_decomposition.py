@@ -350,3 +350,13 @@ def test_rank_sweep_full_rank_keeps_baseline():
     assert rows[1]["params"] == d.svd_params(100, 300, 10) + 100 and rows[1]["dense_params"] == 30100
     with pytest.raises(ValueError, match="method"):
         d.rank_sweep("lenet300", "fc2", "qr", [1])
+
+
+def test_budget_sweep_without_finetuning():
+    rows = d.budget_sweep("lenet300", [4], skip=("fc3",), finetune=[], progress=False)
+    (row,) = rows
+    assert math.isnan(row["acc_after"]) and 0 <= row["acc_before"] <= 100
+    # fc1 and fc2 get SVD ranks within 1/4 of their weights; fc3 stays dense
+    assert row["params"] == (d.svd_params(300, 784, 54) + 300 + d.svd_params(100, 300, 18) + 100 + 1010)
+    assert row["plan"] == {"fc1": "SVD(rank=54, energy=None, compression=None)",
+                           "fc2": "SVD(rank=18, energy=None, compression=None)"}

@@ -483,3 +483,16 @@ def test_group_granularity_on_conv_model():
     err_tensor = float(((Q.quantize_weights(model, 3, granularity="tensor").fc1.weight - model.fc1.weight).detach() ** 2).mean())
     assert err_group < err_tensor
     assert Q.quantized_size_bits(model, 3, granularity="group", group_size=25) > Q.quantized_size_bits(model, 3)
+
+
+def test_size_of_binary_and_ternary_storage():
+    model = models.build("lenet300")
+    n_w, n_b = 266_200, 410
+    assert Q.quantized_size_bits(model, 1, method="binary") == n_w + 32 * n_b
+    assert Q.quantized_size_bits(model, 1, method="xnor") == n_w + 32 * (300 + 100 + 10) + 32 * n_b
+    assert Q.quantized_size_bits(model, 2, method="ternary") == 2 * n_w + 3 * 64 + 32 * n_b
+    from companion import metrics
+    layers = metrics.measure_layers(model)
+    assert Q.quantized_size_bits(model, 4, layers=layers) == Q.quantized_size_bits(model, 4)
+    with pytest.raises(ValueError, match="method"):
+        Q.quantized_size_bits(model, 4, method="fp8")

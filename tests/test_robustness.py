@@ -139,3 +139,18 @@ def test_robustness_table_rows():
     assert rows[0]["accuracy"] == rows[2]["accuracy"]  # eps = 0: both attacks are the identity
     with pytest.raises(ValueError, match="non-empty dict"):
         rb.robustness_table({}, [0.1])
+
+
+def test_margin_loss_values_and_unmasked_gradient_where_cross_entropy_saturates():
+    logits = torch.tensor([[3.0, 1.0, 2.0], [0.0, 5.0, 1.0]])
+    y = torch.tensor([0, 2])
+    assert float(rb.margin_loss(logits, y)) == pytest.approx((2.0 - 3.0) + (5.0 - 1.0))
+    lin = nn.Linear(4, 2, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[1000.0, 0, 0, 0], [-1000.0, 0, 0, 0]]))  # saturated softmax
+    x, y = torch.ones(1, 4), torch.tensor([0])
+    assert torch.equal(rb.fgsm(lin, x, y, 0.1, normalization=PLAIN, pixel_range=None), x)  # CE gradient is 0
+    moved = rb.fgsm(lin, x, y, 0.1, normalization=PLAIN, pixel_range=None, loss="margin")
+    assert float(moved[0, 0]) == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        rb.fgsm(lin, x, y, 0.1, loss="hinge")

@@ -454,3 +454,9 @@ def test_pruned_model_is_cached_and_baked(tmp_cache, monkeypatch):
     again = sp.pruned_model("lenet300", {"fc1": 0.9}, method="one-shot", epochs=0, progress=False)
     assert torch.equal(again.fc1.weight, m.fc1.weight)
     assert len(list(tmp_cache.glob("pruned-lenet300-*.pt"))) == 1
+
+
+def test_docstring_examples():
+    import doctest
+    result = doctest.testmod(sp, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted >= 4

@@ -10,7 +10,8 @@ After the survey's sections on joint-way compression and sensitivity analysis (D
   :func:`run` returns one :class:`~companion.metrics.CompressionReport` (real file size, MACs,
   accuracy after decoding);
 * :mod:`~companion.joint.sensitivity` — per-layer sensitivity to pruning and to bits, and the
-  rule that turns it into per-layer settings.
+  rule that turns it into per-layer settings;
+* :mod:`~companion.joint.figures` — the chapter's figures (imported on demand: it loads Matplotlib).
 
 This module adds the Deep Compression recipes of the chapter (:data:`DEEP_COMPRESSION`,
 :func:`deep_compression`), the sparsity × bits grid behind the chapter's widget and ablation
@@ -48,27 +49,30 @@ __all__ = [
     "Sensitivity", "layer_sensitivity", "settings_from_sensitivity",
     # the chapter's experiments
     "DEEP_COMPRESSION", "PAPER", "deep_compression", "stage_table", "prune_share_grid", "float32_bytes",
-    "PARETO_RECIPES", "pareto_results", "cached_sensitivity",
+    "PARETO_RECIPES", "pareto_results", "cached_sensitivity", "compact_results",
     # submodules
     "codec", "huffman", "recipes", "sensitivity",
 ]
 
 #: The chapter's Deep Compression recipes. Layer sparsities follow the paper's per-layer
 #: pattern (Han et al. 2016, Table 2 and 3: the big FC layer is pruned hardest, conv1 least);
-#: conv layers share 8 bits, FC layers 5 bits, relative indices 5 bits (FC) / 8 bits (conv).
+#: conv layers share 8 bits, FC layers 5 bits (the paper's widths). The relative-index width of
+#: each layer is chosen by the encoder (``"auto"``: the width giving the smallest file,
+#: :func:`~companion.joint.codec.best_index_bits`); the intermediate stages are measured with the
+#: paper's fixed 5-bit (FC) / 8-bit (conv) indices.
 DEEP_COMPRESSION: dict[str, Recipe] = {
     "lenet300": Recipe.from_dict({
         "name": "Deep Compression, LeNet-300-100", "model": "lenet300", "steps": [
             {"method": "prune", "sparsity": {"fc1": 0.95, "fc2": 0.9, "fc3": 0.7}, "rounds": 4,
              "epochs_per_round": 5},
             {"method": "share", "bits": 5, "epochs": 5},
-            {"method": "encode", "index_bits": 5}]}),
+            {"method": "encode", "index_bits": "auto"}]}),
     "lenet5": Recipe.from_dict({
         "name": "Deep Compression, LeNet-5", "model": "lenet5", "steps": [
             {"method": "prune", "sparsity": {"conv1": 0.34, "conv2": 0.88, "fc1": 0.95, "fc2": 0.81}, "rounds": 3,
              "epochs_per_round": 3},
             {"method": "share", "bits": {"conv1": 8, "conv2": 8, "fc1": 5, "fc2": 5}, "epochs": 3},
-            {"method": "encode", "index_bits": {"conv1": 8, "conv2": 8, "fc1": 5, "fc2": 5}}]}),
+            {"method": "encode", "index_bits": "auto"}]}),
 }
 
 #: Deep Compression's published ratios per stage (Han et al. 2016, Table 1 and Sections 2–4).
@@ -127,37 +131,35 @@ def _grid_point(model: torch.nn.Module, bits: int, index_bits: int, pruned: bool
     return {"accuracy": train.evaluate(shared), "bytes": len(data), "parts": size_breakdown(data)}
 
 
-def prune_share_grid(model_name: str = "lenet300", sparsities=(0.0, 0.5, 0.8, 0.9, 0.95, 0.97),
-                     bit_widths=(2, 3, 4, 5, 6, 8, 32), *, retrain_epochs: int = 2, index_bits: int = 5,
-                     progress: bool = True) -> list[dict]:
+def prune_share_grid(model_name: str = "lenet300", sparsities=(0.0, 0.8, 0.9, 0.95), bit_widths=(2, 3, 4, 5, 6, 32),
+                     *, retrain_epochs: int = 2, index_bits: int = 5, progress: bool = True) -> list[dict]:
     """Accuracy and file size for every (sparsity, bits): the ablation of Han et al. 2016 (Fig. 6).
 
     Per sparsity: one-shot magnitude pruning of every layer + ``retrain_epochs`` of retraining
     (chapter 5); per bit width: k-means weight sharing *without* codebook fine-tuning (chapter 4),
     ``bits = 32`` meaning float32 values; then the file is written (Huffman-coded codes,
     ``index_bits``-bit relative indices for pruned layers, dense codes at sparsity 0) and measured.
-    Cached: ``[{"sparsity", "bits", "accuracy", "bytes", "parts": {header, codebook, tables,
-    weights, index, other}}]``.
+    Each sparsity's row is cached on its own. Returns ``[{"sparsity", "bits", "accuracy", "bytes",
+    "parts": {header, codebook, tables, weights, index, other}}]``.
     """
     from .. import sparsity as sp
-    sparsities, bit_widths = [float(s) for s in sparsities], [int(b) for b in bit_widths]
-    spec = {"ch6_grid": GRID_VERSION, "model": model_name, "sparsities": sparsities, "bits": bit_widths,
-            "retrain_epochs": retrain_epochs, "index_bits": index_bits}
+    cfg = train.baseline_config(model_name)
+    rows = []
+    for s in [float(v) for v in sparsities]:
+        spec = {"ch6_grid_row": GRID_VERSION, "model": model_name, "sparsity": s, "bits": [int(b) for b in bit_widths],
+                "retrain_epochs": retrain_epochs, "index_bits": index_bits}
 
-    def compute():
-        cfg = train.baseline_config(model_name)
-        rows = []
-        for s in sparsities:
+        def compute(s=s):
             model = train.baseline(model_name, progress=progress)
             if s > 0:
                 sp.iterative_prune(model, s, steps=1, epochs_per_step=retrain_epochs, shift_px=cfg.shift_px,
                                    batch_size=cfg.batch_size, progress=progress)
                 sp.bake_(model)
-            for b in bit_widths:
-                rows.append({"sparsity": s, "bits": b, **_grid_point(model, b, index_bits, s > 0)})
-        return rows
+            return [{"sparsity": s, "bits": int(b), **_grid_point(model, int(b), index_bits, s > 0)}
+                    for b in bit_widths]
 
-    return train.cached_result(spec, compute, name=f"ch6-grid-{model_name}")
+        rows += train.cached_result(spec, compute, name=f"ch6-grid-{model_name}")
+    return rows
 
 
 # --- sensitivity, cached -------------------------------------------------------------------------
@@ -209,14 +211,57 @@ PARETO_RECIPES: dict[str, dict] = {
 }
 
 
-def pareto_results(model_name: str = "lenet300", *, progress: bool = True) -> dict[str, RecipeResult]:
-    """Run every recipe of :data:`PARETO_RECIPES` on ``model_name`` (cached) plus Deep Compression."""
+def pareto_results(model_name: str = "lenet300", *, progress: bool = True,
+                   include_deep_compression: bool = True) -> dict[str, RecipeResult]:
+    """Run every recipe of :data:`PARETO_RECIPES` on ``model_name`` (cached), plus Deep Compression."""
     out = {}
     for name, r in PARETO_RECIPES.items():
         out[name] = run(Recipe.from_dict({"name": name, "model": model_name, **r}), progress=progress)
-    if model_name in DEEP_COMPRESSION:
+    if include_deep_compression and model_name in DEEP_COMPRESSION:
         out["Deep Compression (ch. 6)"] = deep_compression(model_name, progress=progress)
     return out
+
+
+def compact_results(baseline_name: str = "lenet300", labels=("dwsep w1 d2", "fire w0.75 d2"),
+                    bit_widths=(32, 8), *, progress: bool = True) -> dict[str, metrics.CompressionReport]:
+    """Chapter 2's compact networks (``compact.MNIST_VARIANTS``, trained and cached by chapter 2),
+    stored as float32 or with ``b``-bit uniform per-tensor weights (chapter 4), written to a file,
+    read back and measured against ``train.baseline(baseline_name)`` (cached)."""
+    from dataclasses import asdict
+
+    from .. import compact, quantization
+    configs = {c.label: c for c in compact.MNIST_VARIANTS}
+    unknown = [l for l in labels if l not in configs]
+    if unknown:
+        raise ValueError(f"unknown compact variant(s) {unknown}; allowed: {sorted(configs)}")
+    spec = {"ch6_compact": 1, "baseline": baseline_name, "labels": list(labels), "bits": [int(b) for b in bit_widths],
+            "configs": [asdict(configs[l]) for l in labels]}
+
+    def compute():
+        base = train.baseline(baseline_name, progress=progress)
+        base_acc = train.evaluate(base)
+        rows = []
+        for label in labels:
+            cfg = configs[label]
+            model = compact.train_compact(cfg, progress=progress)
+            for b in bit_widths:
+                m = model if b >= 32 else quantization.quantize_weights(model, b, granularity="tensor")
+                codings = {n: Coding("float32" if b >= 32 else "fixed") for n in recipes.layer_names(m)}
+                data = write_model(m, codings)
+                back = read_model(data, compact.build_compact(cfg))
+                name = f"compact {label} (ch. 2)" + ("" if b >= 32 else f" + {b}-bit uniform")
+                r = metrics.make_report(name, back, base, accuracy=train.evaluate(back), baseline_accuracy=base_acc,
+                                        size_bits=8 * len(data),
+                                        breakdown={k: 8 * v for k, v in size_breakdown(data).items()},
+                                        nonzero_macs=True)
+                d = asdict(r)
+                d["breakdown"] = [list(x) for x in r.breakdown]
+                rows.append(d)
+        return rows
+
+    rows = train.cached_result(spec, compute, name="ch6-compact")
+    return {d["name"]: metrics.CompressionReport(**{**d, "breakdown": tuple(tuple(x) for x in d["breakdown"])})
+            for d in rows}
 
 
 # --- exercises -----------------------------------------------------------------------------------

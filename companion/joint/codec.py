@@ -46,7 +46,7 @@ from torch import nn
 from . import huffman
 
 __all__ = ["MAGIC", "VERSION", "Coding", "EncodedTensor", "CorruptFileError", "encode_tensor", "decode_tensor",
-           "pack", "unpack", "write_model", "read_model", "size_breakdown", "describe", "pack_fixed",
+           "pack", "unpack", "write_model", "read_model", "size_breakdown", "describe", "pack_fixed", "best_index_bits",
            "unpack_fixed", "VALUE_CODINGS", "INDEX_CODINGS"]
 
 MAGIC = b"DCMP"
@@ -264,6 +264,23 @@ def decode_tensor(enc: EncodedTensor) -> torch.Tensor:
             raise CorruptFileError(f"a dense tensor of {enc.numel} elements with {n} entries")
         flat = entries_t
     return flat.reshape(enc.shape).clone()
+
+
+def best_index_bits(weight: torch.Tensor, values: str = "huffman", index: str = "huffman",
+                    candidates=range(2, 11)) -> int:
+    """The relative-index width (among ``candidates``) that gives ``weight`` its smallest record.
+
+    A narrow index needs many filler zeros (each a whole entry: a code *and* an index); a wide one
+    costs bits per entry — unless the index is Huffman-coded, when the width matters only through
+    the fillers and the size of the code table (one byte per symbol, ``2^bits``). So with Huffman
+    coding the best width is usually wider than the fixed-width optimum (Deep Compression used
+    5 bits for FC layers and 8 for conv layers with fixed-width accounting).
+    """
+    cands = list(candidates)
+    if not cands or any(isinstance(b, bool) or not isinstance(b, int) or not 1 <= b <= 16 for b in cands):
+        raise ValueError(f"candidates must be ints in [1, 16], got {cands}")
+    sizes = {b: sum(encode_tensor(weight, Coding(values, b, index)).parts_bytes().values()) for b in cands}
+    return min(sizes, key=lambda b: (sizes[b], b))
 
 
 # --- the file --------------------------------------------------------------------------------

@@ -60,6 +60,15 @@ def _int_in(lo: int, hi: int) -> Callable[[Any], int]:
     return check
 
 
+def _index_bits(v):
+    if v == "auto":
+        return v
+    try:
+        return _int_in(0, 16)(v)
+    except ValueError:
+        raise ValueError(f"must be an int in [0, 16] or 'auto', got {v!r}") from None
+
+
 def _positive(v) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
         raise ValueError(f"must be a number > 0, got {v!r}")
@@ -124,7 +133,8 @@ METHODS: dict[str, _Method] = {
         "lr": _Param(_positive, 5e-4, doc="fine-tuning learning rate"),
     }, True),
     "encode": _Method("write the compressed file: relative indices + Huffman coding (this chapter)", {
-        "index_bits": _Param(_int_in(0, 16), 0, per_layer=True, doc="relative-index width per layer (0 = dense)"),
+        "index_bits": _Param(_index_bits, 0, per_layer=True,
+                             doc="relative-index width per layer (0 = dense; 'auto' = the width giving the smallest file)"),
         "values": _Param(_choice(*codec.VALUE_CODINGS), "huffman", doc="coding of the weight values"),
         "index": _Param(_choice(*codec.INDEX_CODINGS), "huffman", doc="coding of the relative indices"),
         "bias": _Param(_choice("float32", "float16"), "float32", doc="how biases are stored"),
@@ -332,7 +342,8 @@ def _apply(step: Step, p: Mapping[str, Any], model: nn.Module, cfg, progress: bo
         pruned = any(bool((m.weight == 0).any()) for n, m in model.named_modules() if n in p["bits"])
         return _finetune_codebook(model, p, pruned, progress)
     if step.method == "quantize":
-        return quantization.quantize_weights(model, p["bits"], method=p["method"], granularity=p["granularity"])
+        return quantization.quantize_weights(model, p["bits"], method=p["method"], granularity=p["granularity"],
+                                             layers=list(p["bits"]))
     if step.method == "decompose":
         model = decomposition.decompose(model, {k: decomposition.SVD(rank=r) for k, r in p["svd_rank"].items()})
         if p["epochs"]:
@@ -363,7 +374,8 @@ def _finetune_codebook(model: nn.Module, p: Mapping[str, Any], pruned: bool, pro
 
 def stage_codings(model: nn.Module, done: Mapping[str, set], index_bits: Mapping[str, int]) -> dict[str, codec.Coding]:
     """The natural file coding of a model after the steps in ``done`` (``{layer: {"prune", "share", ...}}``):
-    pruned → relative index (fixed width); shared/quantized → fixed-width codes; else float32."""
+    pruned → relative index of fixed width (``index_bits[layer]``, default Deep Compression's 5 bits
+    for FC and 8 for conv layers); shared/quantized → fixed-width codes; else float32."""
     out = {}
     for n in layer_names(model):
         kinds = done.get(n, set())
@@ -397,9 +409,6 @@ def run(recipe: Recipe | Mapping | str, *, progress: bool = True, cache: bool = 
     model = base
     done: dict[str, set] = {}
     encode_step = recipe.steps[-1] if recipe.steps[-1].method == "encode" else None
-    final_names = layer_names(_structure(recipe.model, recipe.steps))
-    enc_p = _resolve(encode_step, final_names, "encode") if encode_step else None
-    index_bits = enc_p["index_bits"] if enc_p else {}
     stages, data = [], None
     for i, step in enumerate(recipe.steps):
         names = layer_names(model)
@@ -415,7 +424,7 @@ def run(recipe: Recipe | Mapping | str, *, progress: bool = True, cache: bool = 
                                        name=f"ch6-{recipe.model}", refresh=not cache)
             for n in (p.get("sparsity") or p.get("bits") or {}):
                 done.setdefault(n, set()).add(step.method)
-            codings = stage_codings(model, done, index_bits)
+            codings = stage_codings(model, done, {})  # intermediate files: Deep Compression's 5 / 8-bit widths
             data = codec.write_model(model, codings, arch=recipe.model)
             stages.append(_report(f"{step.method}", model, base, base_acc, data))
         else:  # encode
@@ -423,7 +432,10 @@ def run(recipe: Recipe | Mapping | str, *, progress: bool = True, cache: bool = 
             for n in names:
                 kinds = done.get(n, set())
                 values = p["values"] if kinds & {"share", "quantize"} else "float32"
-                codings[n] = codec.Coding(values, p["index_bits"].get(n, 0), p["index"])
+                ib = p["index_bits"].get(n, 0)
+                if ib == "auto":
+                    ib = codec.best_index_bits(dict(model.named_modules())[n].weight.detach(), values, p["index"])
+                codings[n] = codec.Coding(values, ib, p["index"])
             default = codec.Coding(p["bias"])
             data = codec.write_model(model, codings, arch=recipe.model, default=default)
             decoded = codec.read_model(data, copy.deepcopy(_structure(recipe.model, recipe.steps)))
