@@ -4,15 +4,11 @@ After the survey's discussion of *framework and hardware-level support*: a compr
 only faster when a kernel exploits the compression. This benchmark measures, on the machine at
 hand, five cases the book's chapters promise savings for:
 
-=================  ====================================================  =====================
-experiment         compressed vs dense                                    ideal speedup
-=================  ====================================================  =====================
-sparse matmul      ``torch.sparse_csr`` W @ X vs dense W @ X              1 / (1 − sparsity)
-int8 dynamic       ``torch.ao`` dynamic int8 Linear vs float32 Linear     32 / 8 = 4 (bits)
-low-rank           ``Linear(n, r)`` → ``Linear(r, n)`` vs ``Linear(n, n)``   n² / (2 n r)
-depthwise conv     depthwise 3×3 + pointwise 1×1 vs a standard 3×3 conv   9C² / (9C + C²)
-structured LeNet   LeNet-5 with fewer channels vs LeNet-5 (batch 64)      MAC ratio
-=================  ====================================================  =====================
+- *sparse matmul*: ``torch.sparse_csr`` W @ X vs dense W @ X; ideal 1 / (1 − sparsity);
+- *int8 dynamic*: ``torch.ao`` dynamic int8 Linear vs float32 Linear; ideal 32 / 8 = 4 (bits);
+- *low-rank*: ``Linear(n, r)`` → ``Linear(r, n)`` vs ``Linear(n, n)``; ideal n² / (2 n r);
+- *depthwise conv*: depthwise 3×3 + pointwise 1×1 vs a standard 3×3 conv; ideal 9C² / (9C + C²);
+- *structured LeNet*: LeNet-5 with fewer channels vs LeNet-5 (batch 64); ideal = MAC ratio.
 
 ``ideal`` is a MAC ratio (for int8: the ratio of operand bits, the best a SIMD unit could do
 with 4x narrower lanes). Timings are the best of repeated runs (ms); no test asserts a timing.

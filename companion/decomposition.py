@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import copy
 import math
-import statistics
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -777,7 +776,7 @@ def tucker2_ranks_for_compression(c_out: int, c_in: int, k_h: int, k_w: int, rat
 
 def plan_for_budget(model: nn.Module, ratio: float, *, conv: str = "tucker2",
                     skip: Sequence[str] = ()) -> dict[str, object]:
-    """A plan giving every Linear (SVD) and Conv2d (``conv``: "tucker2" or "cp") ``ratio``x fewer weights.
+    """A plan giving every Linear (SVD) and Conv2d (``conv``: "tucker2" or "cp") ``ratio`` times fewer weights.
 
     Layers named in ``skip`` stay dense (e.g. the first conv with one input channel, and the
     classifier). Each layer gets the largest rank within its budget (at least rank 1), so a
@@ -895,7 +894,11 @@ def budget_sweep(model_name: str, ratios: Sequence[float], *, conv: str = "tucke
 
 def measure_latency_ms(module: nn.Module, input_shape: Sequence[int], *, repeats: int = 30,
                        warmup: int = 5) -> float:
-    """Median wall-clock milliseconds of one forward pass (no grad, eval mode, current thread count)."""
+    """Fastest wall-clock milliseconds of one forward pass over ``repeats`` (no grad, eval mode).
+
+    The minimum, not the mean: on a shared machine the other runs measure the neighbours too
+    (as ``timeit`` recommends). Uses the current torch thread count.
+    """
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")
     if repeats < 1 or warmup < 0:
@@ -910,7 +913,7 @@ def measure_latency_ms(module: nn.Module, input_shape: Sequence[int], *, repeats
             t0 = time.perf_counter()
             module(x)
             times.append(1000 * (time.perf_counter() - t0))
-    return statistics.median(times)
+    return min(times)
 
 
 # --- tensor-network diagrams -------------------------------------------------------------------
@@ -919,7 +922,7 @@ _NETWORKS = {
     # name: (nodes {label: (x, y)}, edges between nodes [(a, b, label)], open legs [(node, dx, dy, label)])
     "dense matrix": ({"W": (0, 0)}, [], [("W", -1, 0, "n"), ("W", 1, 0, "m")]),
     "truncated SVD": ({"B": (-0.6, 0), "A": (0.6, 0)}, [("B", "A", "r")], [("B", -1, 0, "n"), ("A", 1, 0, "m")]),
-    "CP (conv)": ({"I": (-1, 0), "V": (0, 0.9), "H": (0, -0.9), "O": (1, 0), "λ": (0, 0)},
+    "CP (conv)": ({"I": (-1.1, 0), "V": (0, 1.0), "H": (0, -1.0), "O": (1.1, 0), "λ": (0, 0)},
                   [("I", "λ", "R"), ("V", "λ", "R"), ("H", "λ", "R"), ("O", "λ", "R")],
                   [("I", -1, 0, "C_in"), ("V", 0, 1, "k_h"), ("H", 0, -1, "k_w"), ("O", 1, 0, "C_out")]),
     "Tucker-2 (conv)": ({"S": (-1.1, 0), "C": (0, 0), "U": (1.1, 0)}, [("S", "C", "R_in"), ("C", "U", "R_out")],
@@ -940,7 +943,8 @@ def draw_tensor_network(ax, fmt: str) -> None:
     for a, b, lab in edges:
         (x0, y0), (x1, y1) = nodes[a], nodes[b]
         ax.plot([x0, x1], [y0, y1], color="#d62728", lw=2, zorder=1)
-        ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.12, lab, color="#d62728", ha="center", fontsize=8)
+        dx, dy = (0.22, 0.0) if x0 == x1 else (0.0, 0.14)  # beside vertical edges, above the others
+        ax.text((x0 + x1) / 2 + dx, (y0 + y1) / 2 + dy, lab, color="#d62728", ha="center", fontsize=8)
     for node, dx, dy, lab in legs:
         x, y = nodes[node]
         ax.plot([x, x + 0.6 * dx], [y, y + 0.6 * dy], color="k", lw=1.5, zorder=1)

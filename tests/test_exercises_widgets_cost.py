@@ -59,9 +59,11 @@ def test_static_player_has_every_frame():
 
 
 def test_live_widget_redraws():
-    box = widgets.explore(_frame, mode="live", a=[1, 2, 3])
-    slider = box.controls["a"]
-    slider.value = 3
+    box = widgets.explore(_frame, mode="live", a=[1, 2, 3], b=["x", "y"])
+    first = box.image.value
+    box.controls["a"].value = 3
+    assert box.image.value != first and box.image.value[:4] == b"\x89PNG"
+    assert box.image.value == widgets.render_frames(_frame, {"a": [3], "b": ["x"]})[(3, "x")]
     assert "ms" in box.children[-1].value
 
 

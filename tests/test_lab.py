@@ -82,13 +82,13 @@ def test_live_widget_changes_output(lab, path):
     page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget && "
                            "window.jupyterapp.shell.currentWidget.sessionContext")
     page.evaluate(RUN_ALL)
-    box = page.locator(".jp-OutputArea-output .widget-vbox").filter(has=page.locator(".widget-output")).first
+    box = page.locator(".jp-OutputArea-output .widget-vbox").filter(has=page.locator("img.widget-image")).first
     box.wait_for()
     box.evaluate("el => el.setAttribute('data-under-test', '1')")
-    img = box.locator(".widget-output img").first
+    img = box.locator("img.widget-image").first
     img.wait_for()
     before = img.get_attribute("src")
-    current = ("src => { const i = document.querySelector('[data-under-test] .widget-output img');"
+    current = ("src => { const i = document.querySelector('[data-under-test] img.widget-image');"
                " return i && i.getAttribute('src') !== src; }")
     handle = box.locator(".noUi-handle")
     if handle.count():

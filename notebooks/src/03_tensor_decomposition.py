@@ -231,9 +231,12 @@ nb.glue("ch3_tt_epochs", TT_EPOCHS)
 # dense weights and bias) and the network loses {glue:text}`tt_fc1_acc_drop:.1f` points of test
 # accuracy after {glue:text}`ch3_tt_epochs` epochs of fine-tuning (accuracy
 # {glue:text}`ch3_tt_acc:.1f` %). The whole model is {glue:text}`ch3_tt_model_ratio:.1f`x
-# smaller — `fc2` and `fc3` are untouched — and needs {glue:text}`ch3_tt_mac_reduction:.1f`x
-# fewer MACs: the TT forward costs {glue:text}`ch3_tt_fc1_macs:,` MACs per image instead of
-# 235,200, because each core is contracted with the input in turn.
+# smaller — `fc2` and `fc3` are untouched. MACs are another matter: the TT forward of `fc1`
+# costs {glue:text}`ch3_tt_fc1_macs:,` MACs per image against the dense 235,200 (whole model:
+# {glue:text}`ch3_tt_mac_reduction:.2f`x "fewer", i.e. *more*). Each core is contracted with an
+# intermediate tensor of about $r \cdot \max(M, N)$ entries, so for a layer this small the rank
+# factors outweigh the savings; TT saves arithmetic only on much larger layers
+# {cite:p}`novikov2015tensorizing`. Here it is a *memory* format.
 #
 # ## Accuracy vs compression on LeNet-5 and the small CNN
 #
@@ -242,15 +245,14 @@ nb.glue("ch3_tt_epochs", TT_EPOCHS)
 # rank with $r(m+n) \le mn/c$ and each convolution the largest Tucker-2 ranks (the same
 # fraction of both channel modes) within $1/c$ of its weights (`dec.plan_for_budget`; pass
 # `conv="cp"` for CP). We measure the test accuracy right after the decomposition and after 3
-# epochs of fine-tuning. LeNet-5 is fine-tuned at every budget; to keep the book's build short
-# the small CNN is fine-tuned at the mildest budget only (the `FINETUNE` dictionary below: add
-# budgets and re-run to fill in the rest of its curve — each costs about a minute on 2 free cores).
+# epochs of fine-tuning (the `FINETUNE` dictionary below lists the budgets that are fine-tuned;
+# each one costs up to a minute on 2 free cores the first time, then comes from the cache).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 RATIOS = [2, 4, 8, 16]
 SKIP = ("conv1", "fc2")
-FINETUNE = {"lenet5": [2, 4, 8, 16], "cnn": [2]}
+FINETUNE = {"lenet5": [2, 4, 8, 16], "cnn": [2, 4, 8, 16]}
 budget = {}
 for net in ("lenet5", "cnn"):
     rows = train.cached_result(
@@ -274,6 +276,8 @@ for ax, net, base_acc in zip(axes, ("lenet5", "cnn"), (acc5, acccnn)):
     ax.plot(df.param_ratio, df.acc_after, "s-", ms=8, color=plotting.PALETTE[1], label="fine-tuned, 3 epochs")
     ax.axhline(base_acc, color="k", lw=1, ls=":", label="baseline")
     ax.set_xscale("log")
+    ax.set_xticks([2, 4, 8, 16], ["2", "4", "8", "16"])
+    ax.minorticks_off()
     ax.set_xlabel("whole-model compression (baseline params / params, log)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title({"lenet5": "LeNet-5: SVD + Tucker-2", "cnn": "small CNN: SVD + Tucker-2"}[net])
@@ -289,10 +293,12 @@ nb.glue("ch3_lenet5_r8_before", float(l5.loc[8, "acc_before"]))
 nb.glue("ch3_lenet5_r8_after", float(l5.loc[8, "acc_after"]))
 nb.glue("ch3_lenet5_r16_ratio", float(l5.loc[16, "param_ratio"]))
 nb.glue("ch3_lenet5_r16_after", float(l5.loc[16, "acc_after"]))
-nb.glue("ch3_cnn_r2_ratio", float(cnn_t.loc[2, "param_ratio"]))
-nb.glue("ch3_cnn_r2_mac_ratio", float(cnn_t.loc[2, "mac_ratio"]))
-nb.glue("ch3_cnn_r2_before", float(cnn_t.loc[2, "acc_before"]))
-nb.glue("ch3_cnn_r2_after", float(cnn_t.loc[2, "acc_after"]))
+nb.glue("ch3_lenet5_r2_before", float(l5.loc[2, "acc_before"]))
+nb.glue("ch3_lenet5_r2_after", float(l5.loc[2, "acc_after"]))
+nb.glue("ch3_lenet5_r16_mac_ratio", float(l5.loc[16, "mac_ratio"]))
+nb.glue("ch3_cnn_r16_ratio", float(cnn_t.loc[16, "param_ratio"]))
+nb.glue("ch3_cnn_r16_mac_ratio", float(cnn_t.loc[16, "mac_ratio"]))
+nb.glue("ch3_cnn_r16_after", float(cnn_t.loc[16, "acc_after"]))
 nb.glue("ch3_cnn_r16_before", float(cnn_t.loc[16, "acc_before"]))
 
 # %% [markdown]
@@ -301,13 +307,17 @@ nb.glue("ch3_cnn_r16_before", float(cnn_t.loc[16, "acc_before"]))
 # overall) goes from {glue:text}`ch3_lenet5_r8_before:.1f` % straight after the decomposition to
 # {glue:text}`ch3_lenet5_r8_after:.1f` % after three epochs, and even at
 # {glue:text}`ch3_lenet5_r16_ratio:.1f`x it recovers to {glue:text}`ch3_lenet5_r16_after:.1f` %.
-# Second, **FC layers and convolutions differ**: LeNet-5's parameters sit in `fc1` (400,000 of
-# 431,080), where SVD is cheap and effective; the small CNN keeps most of its MACs in
-# convolutions, so the mildest budget gives it {glue:text}`ch3_cnn_r2_ratio:.1f`x fewer
-# parameters but only {glue:text}`ch3_cnn_r2_mac_ratio:.2f`x fewer MACs
-# ({glue:text}`ch3_cnn_r2_before:.1f` % → {glue:text}`ch3_cnn_r2_after:.1f` % after fine-tuning),
-# and its thin 3x3 convolutions break down quickly without fine-tuning
-# ({glue:text}`ch3_cnn_r16_before:.1f` % at the 16x budget).
+# At the mildest budget, though, there is nothing to recover and fine-tuning costs a little
+# ({glue:text}`ch3_lenet5_r2_before:.1f` % → {glue:text}`ch3_lenet5_r2_after:.1f` %): with 3,500
+# training images, a few epochs add noise — fine-tune when the decomposition has lost accuracy.
+# Second, **where parameters and MACs sit matters**: LeNet-5's parameters sit in `fc1`
+# (400,000 of 431,080), where SVD is cheap and effective, but its MACs sit in the convolutions,
+# so at the 16x budget it has {glue:text}`ch3_lenet5_r16_ratio:.1f`x fewer parameters yet only
+# {glue:text}`ch3_lenet5_r16_mac_ratio:.1f`x fewer MACs. The small CNN's thin 3x3 convolutions
+# hold both, so its MAC ratio follows its parameter ratio; without fine-tuning they break down
+# quickly ({glue:text}`ch3_cnn_r16_before:.1f` % at the 16x budget), and fine-tuning brings it
+# back to {glue:text}`ch3_cnn_r16_after:.1f` % ({glue:text}`ch3_cnn_r16_ratio:.1f`x fewer
+# parameters, {glue:text}`ch3_cnn_r16_mac_ratio:.1f`x fewer MACs).
 #
 # ## Explore: rank and format
 #
@@ -349,9 +359,10 @@ def rank_frame(fmt="SVD", rank_step=1):
 # %%
 # NBVAL_IGNORE_OUTPUT
 controls = {"fmt": list(SWEEPS), "rank_step": list(range(1, 9))}
-print(f"frame time: {np.median(widgets.frame_timings_ms(rank_frame, controls, max_frames=4)):.0f} ms")
+print(f"rendering one frame: {np.median(widgets.frame_timings_ms(rank_frame, controls, max_frames=4)):.0f} ms (once, when the cell runs)")
 explorer = widgets.explore(rank_frame, title="Rank and format: error, size, MACs, accuracy (no fine-tuning)",
                            dpi=70, **controls)
+print(widgets.timing_summary(explorer))
 
 # %% [markdown]
 # Things to notice while you drag: the SVD curve drops steeply at first (a few directions carry
@@ -382,7 +393,7 @@ for name, (dense, small, shape) in cases.items():
     macs = [metrics.measure_macs(nn.Sequential(m), (1, *shape)) for m in (dense, small)]
     row = {"layer": name, "ideal speed-up (MACs)": macs[0] / macs[1]}
     for b in (1, 64):
-        t_dense = dec.measure_latency_ms(dense, (b, *shape), repeats=40)
+        t_dense = dec.measure_latency_ms(dense, (b, *shape), repeats=40)  # fastest of 40 runs
         t_small = dec.measure_latency_ms(small, (b, *shape), repeats=40)
         row[f"dense ms (b={b})"] = t_dense
         row[f"measured speed-up (b={b})"] = t_dense / t_small
@@ -416,20 +427,22 @@ nb.glue("ch3_svd_speedup_b64", float(svd_row["measured speed-up (b=64)"]))
 cp_row = speed.loc["CNN conv4: CP R=16"]
 nb.glue("ch3_cp_ideal_speedup", float(cp_row["ideal speed-up (MACs)"]))
 nb.glue("ch3_cp_speedup_b64", float(cp_row["measured speed-up (b=64)"]))
+nb.glue("ch3_cp_speedup_b1", float(cp_row["measured speed-up (b=1)"]))
 
 # %% [markdown]
-# On the CPU that built this page: the SVD-factored `fc1` should be
-# {glue:text}`ch3_svd_ideal_speedup:.1f`x faster by MACs and was
-# {glue:text}`ch3_svd_speedup_b64:.1f`x faster at batch 64 — two matrix products are exactly what
-# a BLAS library is good at. The TT layer saves {glue:text}`ch3_tt_ideal_speedup:.1f`x of the
-# MACs, but it runs as four small `einsum`s with reshapes in between: measured
+# On the CPU that built this page (fastest of 40 runs each): the SVD-factored `fc1` does
+# {glue:text}`ch3_svd_ideal_speedup:.1f`x fewer MACs and measured
+# {glue:text}`ch3_svd_speedup_b64:.2f`x at batch 64 — two matrix products are exactly what a
+# BLAS library is good at. The TT layer does {glue:text}`ch3_tt_ideal_speedup:.2f`x "fewer" MACs
+# (more, see above) *and* runs as four small `einsum`s with reshapes in between: measured
 # {glue:text}`ch3_tt_speedup_b1:.2f`x at batch 1 and {glue:text}`ch3_tt_speedup_b64:.2f`x at
-# batch 64 — the contractions are too small to keep the CPU busy, so the *memory* saving is real
-# and the *time* saving is not (a dedicated engine such as TIE {cite:p}`deng2019tie` exists for
-# this reason). The CP chain of the CNN's `conv4` ideally runs {glue:text}`ch3_cp_ideal_speedup:.1f`x
-# faster but measured {glue:text}`ch3_cp_speedup_b64:.2f`x at batch 64: depthwise convolutions do
-# very few MACs per byte they touch and are poorly optimised on CPUs. (Timings vary from machine
-# to machine and run to run; the ratios, not the milliseconds, are the lesson.)
+# batch 64. The memory saving is real, the time saving is not — dedicated engines such as TIE
+# {cite:p}`deng2019tie` exist for this reason. The CP chain of the CNN's `conv4` ideally runs
+# {glue:text}`ch3_cp_ideal_speedup:.1f`x faster; it measured {glue:text}`ch3_cp_speedup_b64:.2f`x
+# at batch 64 but {glue:text}`ch3_cp_speedup_b1:.2f`x at batch 1, where each of its four layers
+# pays its own call overhead and the depthwise steps do very few MACs per byte they touch.
+# Timings vary from machine to machine and run to run — rerun the cell — but the
+# pattern (BLAS-friendly chains pay, chains of tiny or depthwise ops rarely do) is the lesson.
 #
 # ## Beside the literature
 #
@@ -437,7 +450,7 @@ nb.glue("ch3_cp_speedup_b64", float(cp_row["measured speed-up (b=64)"]))
 # |---|---|---|---|
 # | TT matrices {cite:p}`novikov2015tensorizing` | VGG FC layers, ImageNet | up to 200,000x on one FC layer; ~7x for the whole network | {glue:text}`tt_fc1_param_ratio:.0f`x on LeNet-300-100's `fc1`, {glue:text}`tt_fc1_acc_drop:.1f` points lost; {glue:text}`ch3_tt_model_ratio:.1f`x for the whole model |
 # | SVD of FC layers {cite:p}`denton2014exploiting,xue2013restructuring` | large CNN FC layers / speech DNNs | several-fold fewer FC weights with < 1 % accuracy loss after fine-tuning | {glue:text}`ch3_svd32_ratio:.1f`x on `fc1` at rank 32, {glue:text}`ch3_svd32_acc:.1f` % without fine-tuning |
-# | CP {cite:p}`lebedev2015speeding` | AlexNet's 2nd conv layer, CPU | 8.5x speed-up of that layer at +1 % top-5 error | CNN `conv4` at rank 16: {glue:text}`ch3_cp_ideal_speedup:.1f`x fewer MACs, {glue:text}`ch3_cp_speedup_b64:.2f`x measured |
+# | CP {cite:p}`lebedev2015speeding` | AlexNet's 2nd conv layer, CPU | 8.5x speed-up of that layer at +1 % top-5 error | CNN `conv4` at rank 16: {glue:text}`ch3_cp_ideal_speedup:.1f`x fewer MACs; measured {glue:text}`ch3_cp_speedup_b64:.2f`x (batch 64), {glue:text}`ch3_cp_speedup_b1:.2f`x (batch 1) |
 # | Tucker-2 {cite:p}`kim2016compression` | AlexNet/VGG on a phone | whole-network compression and speed-up of a few x at < 2 points top-5 | LeNet-5 at {glue:text}`ch3_lenet5_r8_ratio:.1f`x: {glue:text}`ch3_lenet5_r8_after:.1f` % after fine-tuning |
 #
 # The settings differ in every way that matters — ImageNet-size layers have far more redundancy
@@ -522,8 +535,9 @@ check("ch3.tt_matvec", answer_3)
 #   and fine-tuning recovers most of the loss (LeNet-300-100's `fc1` in TT format:
 #   {glue:text}`tt_fc1_param_ratio:.0f`x fewer parameters, {glue:text}`tt_fc1_acc_drop:.1f` points).
 # - Ranks can be chosen by a target rank, a kept-energy fraction or a parameter budget.
-# - Fewer MACs are not fewer milliseconds: BLAS-friendly SVD chains pay off, tiny TT
-#   contractions and depthwise CP steps often do not on a CPU.
+# - Fewer parameters are not fewer MACs (a small TT layer computes *more*), and fewer MACs are
+#   not fewer milliseconds: BLAS-friendly SVD chains pay off, tiny TT contractions and depthwise
+#   CP steps often do not on a CPU.
 #
 # **Further reading**: the survey's section on tensor decomposition {cite:p}`deng2020model`;
 # Kolda and Bader's review of tensor decompositions {cite:p}`kolda2009tensor`; the primary papers

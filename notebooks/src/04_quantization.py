@@ -354,9 +354,10 @@ def frame(bits, scheme, granularity):
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-print(f"frame time: {np.median(widgets.frame_timings_ms(frame, {'bits': [2, 4], 'scheme': ['affine'], 'granularity': ['per tensor']})):.0f} ms")
-widgets.explore(frame, title="Uniform PTQ of LeNet-5: the grid over the weights", dpi=64,
+print(f"rendering one frame (once, when the cell runs): {np.median(widgets.frame_timings_ms(frame, {'bits': [2, 4], 'scheme': ['affine'], 'granularity': ['per tensor']})):.0f} ms")
+ptq_explorer = widgets.explore(frame, title="Uniform PTQ of LeNet-5: the grid over the weights", dpi=64,
                 bits=list(range(1, 9)), scheme=list(Q.SCHEMES), granularity=["per tensor", "per channel"])
+print(widgets.timing_summary(ptq_explorer))
 
 # %% [markdown]
 # ## Accuracy against bits: PTQ vs QAT, uniform vs log vs k-means

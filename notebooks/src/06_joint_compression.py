@@ -321,10 +321,11 @@ def frame(sparsity, bits):
     return figures.grid_frame(grid, bytes300, acc300, sparsity, bits)
 
 
-print(f"{len(sparsities) * len(bit_widths)} frames; median frame time "
+print(f"{len(sparsities) * len(bit_widths)} frames; rendering one (once, when the cell runs): "
       f"{np.median(widgets.frame_timings_ms(frame, {'sparsity': sparsities, 'bits': bit_widths}, 4)):.0f} ms")
 _ = widgets.explore(frame, title="Deep Compression of LeNet-300-100: sparsity x bits", dpi=60,
                     sparsity=sparsities, bits=bit_widths)
+print(widgets.timing_summary(_))
 
 # %% [markdown]
 # Things to notice: at sparsity 0 the relative indices vanish (the layer is stored dense), and the

@@ -387,6 +387,7 @@ def attack_frame(attack="fgsm", eps=0.1):
 
 robust_explorer = widgets.explore(attack_frame, title="Adversarial accuracy of compressed LeNet-300-100",
                                   attack=ATTACKS, eps=EPS, dpi=70)
+print(widgets.timing_summary(robust_explorer))
 
 # %%
 fig, axes = plotting.new_figure(3, 1, width=11, height=3.4, sharey=True)
