@@ -63,19 +63,7 @@ def time_ms(fn: Callable[[], object], *, repeats: int = 20, warmup: int = 5) -> 
     The minimum, as ``timeit`` recommends: other processes only ever add time, so the fastest
     run is the best estimate of what the kernel itself costs.
     """
-    if not callable(fn):
-        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    if not isinstance(repeats, int) or repeats < 1 or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"repeats must be >= 1 and warmup >= 0 (ints), got {repeats!r}, {warmup!r}")
-    with torch.inference_mode():
-        for _ in range(warmup):
-            fn()
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            times.append(1000 * (time.perf_counter() - t0))
-    return min(times)
+    return metrics.time_call_ms(fn, repeats=repeats, warmup=warmup, stat="min")
 
 
 def _check_fraction_list(name: str, values: Sequence[float], *, upper_open: bool = True) -> list[float]:

@@ -38,7 +38,7 @@ from typing import Callable, Iterable, Sequence
 import torch
 from torch import nn
 
-from . import exercises, models
+from . import exercises, metrics, models
 
 __all__ = [
     # costs
@@ -889,30 +889,7 @@ def latency_ms(module: nn.Module, input_shape: Sequence[int], *, repeats: int = 
     ``threads`` sets ``torch.set_num_threads`` for the measurement (restored afterwards);
     ``stat="min"`` returns the fastest run instead of the median.
     """
-    if stat not in _STATS:
-        raise ValueError(f"stat must be one of {sorted(_STATS)}, got {stat!r}")
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")
-    shape = tuple(_pos_int("input_shape entry", int(s)) for s in input_shape)
-    _pos_int("repeats", repeats), _nonneg_int("warmup", warmup)
-    old = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(_pos_int("threads", threads))
-    try:
-        was = module.training
-        module.eval()
-        x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
-        for _ in range(warmup):
-            module(x)
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            module(x)
-            times.append(1000 * (time.perf_counter() - t0))
-        module.train(was)
-        return _STATS[stat](times)
-    finally:
-        torch.set_num_threads(old)
+    return metrics.latency_ms(module, input_shape, repeats=repeats, warmup=warmup, threads=threads, stat=stat)
 
 
 def latency_comparison(c_in: int, c_out: int, side: int, *, k: int = 3, batch: int = 1, repeats: int = 30,

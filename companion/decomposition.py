@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from . import exercises as _ex
+from . import metrics
 
 __all__ = [
     # pure functions
@@ -899,21 +900,7 @@ def measure_latency_ms(module: nn.Module, input_shape: Sequence[int], *, repeats
     The minimum, not the mean: on a shared machine the other runs measure the neighbours too
     (as ``timeit`` recommends). Uses the current torch thread count.
     """
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats}, {warmup}")
-    x = torch.randn(*input_shape)
-    module.eval()
-    times = []
-    with torch.no_grad():
-        for _ in range(warmup):
-            module(x)
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            module(x)
-            times.append(1000 * (time.perf_counter() - t0))
-    return min(times)
+    return metrics.latency_ms(module, input_shape, repeats=repeats, warmup=warmup, stat="min")
 
 
 # --- tensor-network diagrams -------------------------------------------------------------------

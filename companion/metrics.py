@@ -10,8 +10,10 @@ Sizes are in bits (``*_bits``) or bytes (``*_bytes``); a ratio is ``baseline / c
 from __future__ import annotations
 
 import math
+import statistics
+import time
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -20,7 +22,7 @@ from . import models
 
 __all__ = ["LayerCost", "measure_layers", "count_params", "count_nonzero", "measure_macs",
            "module_layer_table", "storage_bits", "LayerStorage", "dense_storage", "model_size_bits",
-           "compression_ratio", "CompressionReport", "make_report", "compare"]
+           "compression_ratio", "CompressionReport", "make_report", "compare", "time_call_ms", "latency_ms"]
 
 
 @dataclass(frozen=True)
@@ -326,3 +328,53 @@ def compare(reports: Iterable[CompressionReport]):
             raise TypeError(f"expected CompressionReport, got {type(r).__name__}")
     df = pd.DataFrame([r.as_dict() for r in reports])
     return df.set_index("method") if len(df) else df
+
+
+# --- measured time ---------------------------------------------------------------------------
+
+_STATS = {"min": min, "median": statistics.median}
+
+
+def time_call_ms(fn: Callable[[], object], *, repeats: int = 20, warmup: int = 5, stat: str = "min") -> float:
+    """Wall-clock milliseconds of ``fn()`` under ``torch.inference_mode``: ``"min"`` (the fastest of
+    ``repeats`` runs — other processes only ever add time, as ``timeit`` recommends) or ``"median"``.
+    Printed in notebooks and benchmarks, never asserted in tests."""
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    if stat not in _STATS:
+        raise ValueError(f"stat must be one of {sorted(_STATS)}, got {stat!r}")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1 \
+            or isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"repeats must be an int >= 1 and warmup an int >= 0, got {repeats!r}, {warmup!r}")
+    with torch.inference_mode():
+        for _ in range(warmup):
+            fn()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(1000 * (time.perf_counter() - t0))
+    return _STATS[stat](times)
+
+
+def latency_ms(module: nn.Module, input_shape: Sequence[int], *, repeats: int = 30, warmup: int = 5,
+               threads: int | None = None, stat: str = "median") -> float:
+    """Milliseconds of one forward pass of ``module`` (eval mode) on a seeded random input of
+    ``input_shape`` (batch first); ``threads`` pins ``torch.set_num_threads`` for the measurement."""
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")
+    shape = tuple(int(s) for s in input_shape)
+    if not shape or any(s < 1 for s in shape):
+        raise ValueError(f"input_shape must be positive sizes, got {input_shape!r}")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    old_threads, was_training = torch.get_num_threads(), module.training
+    if threads is not None:
+        torch.set_num_threads(threads)
+    module.eval()
+    try:
+        return time_call_ms(lambda: module(x), repeats=repeats, warmup=warmup, stat=stat)
+    finally:
+        torch.set_num_threads(old_threads)
+        module.train(was_training)

@@ -1218,21 +1218,9 @@ def time_forward_ms(model: nn.Module, batch: int, *, repeats: int = 50, warmup: 
                     input_shape: Sequence[int] = (1, 28, 28), stat: str = "median") -> float:
     """Wall-clock milliseconds of one forward pass on a ``[batch, *input_shape]`` input:
     the ``"median"`` or the ``"min"`` (best of ``repeats``: robust on a busy machine) of the runs."""
-    if stat not in ("median", "min"):
-        raise ValueError(f"stat must be 'median' or 'min', got {stat!r}")
-    import statistics
-    import time
-    if not isinstance(batch, int) or batch < 1 or repeats < 1 or warmup < 0:
-        raise ValueError(f"batch and repeats must be positive ints and warmup >= 0, got {batch!r}, {repeats!r}, {warmup!r}")
-    x = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(0))
-    times = []
-    with torch.inference_mode():
-        for i in range(warmup + repeats):
-            t0 = time.perf_counter()
-            model(x)
-            if i >= warmup:
-                times.append(1000 * (time.perf_counter() - t0))
-    return statistics.median(times) if stat == "median" else min(times)
+    if not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be a positive int, got {batch!r}")
+    return metrics.latency_ms(model, (batch, *input_shape), repeats=repeats, warmup=warmup, stat=stat)
 
 
 # =============================================================================================

@@ -122,6 +122,30 @@ def myst_to_plain(text: str, values: dict[str, str]) -> str:
     return text
 
 
+def split_at_headings(cells) -> list:
+    """Markdown cells that hold a heading after some text are split there, so each heading can
+    open its own slide."""
+    out = []
+    for cell in cells:
+        if cell.cell_type != "markdown":
+            out.append(cell)
+            continue
+        parts, current, fenced = [], [], False
+        for line in cell.source.splitlines():
+            if line.lstrip().startswith("```"):
+                fenced = not fenced
+            if not fenced and re.match(r"#{1,3} ", line) and any(l.strip() for l in current):
+                parts.append(current)
+                current = []
+            current.append(line)
+        parts.append(current)
+        for i, lines in enumerate(parts):
+            piece = nbformat.v4.new_markdown_cell("\n".join(lines).strip("\n"))
+            piece.metadata = dict(cell.metadata) if i == 0 else {}
+            out.append(piece)
+    return out
+
+
 def export(nb_path: Path) -> Path:
     # Prefer the notebook as executed by the last book build: its widgets are static twins.
     built = BOOK_EXECUTED / nb_path.name
@@ -132,6 +156,7 @@ def export(nb_path: Path) -> Path:
             nb = fresh
     nb.metadata.pop("widgets", None)  # a deck has no kernel: live widget views would be dead
     values = glued_values(nb)
+    nb.cells = split_at_headings(nb.cells)
     for cell in nb.cells:
         cell.metadata["slideshow"] = {"slide_type": slide_type(cell)}
         if cell.cell_type == "markdown":

@@ -290,19 +290,9 @@ print(widgets.timing_summary(explorer))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-import time
-
-def median_ms(model, batch, repeats=30):
-    x = torch.randn(batch, 1, 28, 28)
-    with torch.no_grad():
-        for _ in range(3):
-            model(x)
-        ts = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            model(x)
-            ts.append(time.perf_counter() - t0)
-    return 1000 * float(np.median(ts))
+def median_ms(model, batch):
+    """Median wall-clock ms of one forward pass (the shared timer of companion.metrics)."""
+    return metrics.latency_ms(model, (batch, 1, 28, 28), repeats=30)
 
 timing = {}
 for n, m in baselines.items():
