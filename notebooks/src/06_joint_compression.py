@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Chapter 6 — Joint-way compression and sensitivity: Deep Compression end to end
+# # 6. Joint-way compression and sensitivity: Deep Compression end to end
 #
 # Pruning removes weights, quantization shortens the ones that stay, and entropy coding squeezes
 # the bits that remain. Each alone gives a modest factor; together they multiply. In this chapter
