@@ -159,3 +159,14 @@ def test_slides_work_offline(browser, tmp_path):
             assert not external, f"{deck.name} requested {external[:3]}"
             assert not errors, f"{deck.name}: {errors[:3]}"
             assert n >= 5, f"{deck.name} has only {n} slides"
+
+
+def test_search_box_finds_pages(site, browser):
+    """The site's search (Sphinx's offline index) returns chapters for a technique's name."""
+    with _serve(site) as base:
+        page = browser.new_page()
+        page.goto(f"{base}/search.html?q=pruning", wait_until="networkidle")
+        page.wait_for_selector("#search-results li, ul.search li", timeout=30_000)
+        hits = page.evaluate("Array.from(document.querySelectorAll('ul.search li a')).map(a => a.getAttribute('href'))")
+        page.close()
+        assert any("05_sparsification" in h for h in hits), hits[:5]
