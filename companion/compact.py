@@ -843,7 +843,7 @@ def run_search(*, n_candidates: int = 12, mac_budget: int | None = None, proxy_e
                         seed=seed), "arch_version": ARCH_VERSION, "proxy": {"lr": 3e-3, "batch_size": 64, "split": "val"}}
 
     def compute():
-        bar = tqdm(total=n_candidates, desc="architecture search", disable=not progress, leave=False)
+        bar = tqdm(total=n_candidates, desc="architecture search", disable=not train.show_progress(progress), leave=False)
 
         def score(cfg):
             acc = proxy_score(cfg, epochs=proxy_epochs, seed=seed)

@@ -22,7 +22,7 @@ from torch import nn
 from . import data, models
 
 __all__ = ["TrainConfig", "BASELINES", "device", "cache_dir", "cache_key", "save_atomic",
-           "cached_model", "cached_result", "shift_augment", "fit", "train_config", "evaluate", "predict", "baseline",
+           "cached_model", "cached_result", "shift_augment", "show_progress", "fit", "train_config", "evaluate", "predict", "baseline",
            "baseline_config", "CACHE_VERSION"]
 
 #: Bump to invalidate every cached artefact (e.g. after a change to the training loop).
@@ -179,6 +179,14 @@ def shift_augment(x: torch.Tensor, max_shift_px: int, generator: torch.Generator
     return padded.permute(0, 2, 3, 1)[idx_n, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
 
 
+def show_progress(requested: bool = True) -> bool:
+    """Whether to draw a progress bar: not on pages built for the static website
+    (``COMPANION_STATIC=1``: a dead widget there) and not when ``COMPANION_PROGRESS=0`` (the test
+    suite: a bar would be an unexpected output in a checked cell when the cache is cold)."""
+    static = os.environ.get("COMPANION_STATIC", "") not in ("", "0")
+    return bool(requested) and not static and os.environ.get("COMPANION_PROGRESS", "1") != "0"
+
+
 def fit(model: nn.Module, *, epochs: int = 10, lr: float = 1e-3, batch_size: int = 64,
         optimizer: str = "adam", weight_decay: float = 0.0, seed: int = 0, shift_px: int = 0,
         train_data: str | tuple = "train", regularizer: Callable[[nn.Module], torch.Tensor] | None = None,
@@ -211,9 +219,7 @@ def fit(model: nn.Module, *, epochs: int = 10, lr: float = 1e-3, batch_size: int
     torch.manual_seed(seed)
     history, step = [], 0
     from tqdm.auto import tqdm
-    # no progress widgets in pages built for the static website (they would be dead there)
-    static = os.environ.get("COMPANION_STATIC", "") not in ("", "0")
-    bar = tqdm(range(epochs), desc=desc or type(model).__name__, disable=not progress or static, leave=False)
+    bar = tqdm(range(epochs), desc=desc or type(model).__name__, disable=not show_progress(progress), leave=False)
     for epoch in bar:
         model.train()
         order = torch.randperm(len(x), generator=gen)

@@ -36,7 +36,8 @@ def main(argv: list[str]) -> int:
     cmd = [sys.executable, "-m", "pytest", "tests", *notebooks,
            "--nbval-lax", "--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
            "--nbval-cell-timeout", "900", "-p", "no:cacheprovider", "--durations", "15", *argv]
-    env = dict(os.environ, PYTHONHASHSEED="0")
+    # no progress bars: with a cold model cache a bar would be an extra output in a checked cell
+    env = dict(os.environ, PYTHONHASHSEED="0", COMPANION_PROGRESS="0")
     env.pop("MPLBACKEND", None)
     print("==", " ".join(cmd), flush=True)
     return subprocess.run(cmd, cwd=ROOT, env=env).returncode
