@@ -92,3 +92,51 @@ def test_measure_layers_bad_input():
         metrics.measure_layers("model")
     with pytest.raises(ValueError):
         metrics.measure_layers(models.build("lenet5"), (0, 1, 28, 28))
+
+
+# --- the one timer (issue 13): structure, never speed --------------------------------------------
+
+def test_time_calls_interleaves_rounds_and_restores_threads():
+    import torch
+    from companion import metrics
+    order = []
+    before = torch.get_num_threads()
+    seen_threads = []
+    fns = {"a": lambda: order.append("a") or seen_threads.append(torch.get_num_threads()),
+           "b": lambda: order.append("b"), "c": lambda: order.append("c")}
+    t = metrics.time_calls_ms(fns, rounds=3, repeats=2, warmup=1, threads=1)
+    assert torch.get_num_threads() == before and set(seen_threads) == {1}
+    # each round: 1 warm-up + 2 timed calls per callable; the starting callable rotates
+    firsts = [order[i * 9] for i in range(3)]
+    assert firsts == ["a", "b", "c"]
+    assert all(len(v) == 3 and all(x >= 0 for x in v) for v in t.rounds_ms.values())
+    r = t.ratio("a", "b")
+    assert r.low <= r.mid <= r.high
+    assert set(t.to_frame().index) == {"a", "b", "c"}
+    with pytest.raises(KeyError, match="no timing named"):
+        t.ratio("a", "z")
+
+
+def test_spread_text():
+    from companion import metrics
+    assert metrics.Spread(4.84, 5.0, 5.31).text(".1f", "x") == "4.8–5.3x"
+    assert metrics.Spread(5.01, 5.02, 5.04).text(".1f", "x") == "5.0x"
+
+
+@pytest.mark.parametrize("kw", [{"repeats": 0}, {"warmup": -1}, {"rounds": 0}, {"threads": 0}, {"threads": True}])
+def test_timer_rejects_bad_arguments(kw):
+    from companion import metrics
+    with pytest.raises(ValueError):
+        metrics.time_calls_ms({"f": lambda: None}, **kw)
+    with pytest.raises((ValueError, TypeError)):
+        metrics.time_calls_ms({})
+    with pytest.raises(TypeError):
+        metrics.time_calls_ms({"f": 3})
+
+
+def test_compare_latency_restores_training_mode():
+    from torch import nn
+    from companion import metrics
+    m = nn.Linear(4, 2).train()
+    t = metrics.compare_latency_ms({"m": m, "n": nn.Linear(4, 2)}, (1, 4), rounds=2, repeats=1, warmup=0)
+    assert m.training and len(t.rounds_ms["m"]) == 2
