@@ -12,9 +12,12 @@ import time
 import numpy as np
 import torch
 
-__all__ = ["setup", "runtime_s", "glue"]
+__all__ = ["setup", "runtime_s", "glue", "GLUED"]
 
 _T0 = [time.perf_counter()]
+
+#: Every value glued in this kernel, by name (also without myst-nb installed).
+GLUED: dict = {}
 
 
 def setup(seed: int = 0, *, quiet: bool = False) -> torch.device:
@@ -28,10 +31,10 @@ def setup(seed: int = 0, *, quiet: bool = False) -> torch.device:
     torch.manual_seed(seed)
     plotting.style()
     _inline_figures()
+    threads = train.pin_threads()
     dev = train.device()
     if not quiet:
-        print(f"torch {torch.__version__} on {dev.type}; {torch.get_num_threads()} CPU threads; "
-              f"cache: {train.cache_dir()}")
+        print(f"torch {torch.__version__} on {dev.type}; {threads} CPU threads")
     return dev
 
 
@@ -57,5 +60,11 @@ def glue(name: str, value, display: bool = False) -> None:
     """``myst_nb.glue`` (the website cites the value with ``{glue:text}`name```)."""
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"glue name must be an identifier, got {name!r}")
-    from myst_nb import glue as _glue
+    GLUED[name] = value
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:  # outside the book toolchain: keep the value, show it if asked
+        if display:
+            print(f"{name} = {value!r}")
+        return
     _glue(name, value, display=display)

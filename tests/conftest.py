@@ -7,6 +7,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("COMPANION_DEVICE", "cpu")  # CUDA only when asked
+
+from companion import train  # noqa: E402
+
+train.pin_threads()  # COMPANION_THREADS (set by tools/run_tests.py) fixes the thread count
 
 
 @pytest.fixture

@@ -117,6 +117,8 @@ def build(execute: bool = True) -> Path:
         cfg = (STAGE / "_config.yml").read_text().replace("execute_notebooks: force", "execute_notebooks: \"off\"")
         (STAGE / "_config.yml").write_text(cfg)
     env = dict(os.environ, COMPANION_STATIC="1", PYTHONHASHSEED="0")
+    env.setdefault("COMPANION_DEVICE", "cpu")  # pinned: the pages show the checked CPU results
+    env.setdefault("COMPANION_THREADS", "2")
     env.pop("MPLBACKEND", None)
     jb = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(jb), "build", str(STAGE), "-W", "--keep-going"]

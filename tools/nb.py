@@ -8,6 +8,10 @@ notebook ``notebooks/NN_name.ipynb`` (outputs included) is what is committed and
     python tools/nb.py run --all                                      # every chapter
     python tools/nb.py check                                          # sources and notebooks agree
     python tools/nb.py times                                          # run every chapter, print a time table
+                                                                      # (committed notebooks are not touched)
+
+Execution is pinned for reproducibility: ``COMPANION_DEVICE=cpu`` and ``COMPANION_THREADS=2``
+unless the caller set them (checked outputs are exact for that setting).
 """
 from __future__ import annotations
 
@@ -43,8 +47,17 @@ def load_source(src: Path) -> nbformat.NotebookNode:
     return nb
 
 
-def execute(src: Path, timeout: int = 900, static: bool = False) -> float:
+def pin_environment() -> None:
+    """CPU and a fixed thread count for every kernel started from here (unless already set)."""
+    os.environ.setdefault("COMPANION_DEVICE", "cpu")
+    os.environ.setdefault("COMPANION_THREADS", "2")
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+
+
+def execute(src: Path, timeout: int = 900, static: bool = False, write: bool = True) -> float:
+    """Execute a chapter source; write the executed notebook next to the others when ``write``."""
     nb = load_source(src)
+    pin_environment()
     os.environ.pop("MPLBACKEND", None)  # the kernel must use the inline backend
     env_static = os.environ.get("COMPANION_STATIC")
     if not static:
@@ -61,7 +74,8 @@ def execute(src: Path, timeout: int = 900, static: bool = False) -> float:
         cell.id = f"c{i:03d}"  # stable ids: small diffs
         cell.metadata.pop("execution", None)
         cell.metadata.pop("lines_to_next_cell", None)
-    nbformat.write(nb, target(src))
+    if write:
+        nbformat.write(nb, target(src))
     return elapsed
 
 
@@ -99,7 +113,7 @@ def main(argv=None) -> int:
     for p in paths:
         if p.suffix == ".ipynb":
             p = SRC_DIR / (p.stem + ".py")
-        dt = execute(p)
+        dt = execute(p, write=args.cmd != "times")
         rows.append((p.stem, dt))
         print(f"{p.stem:40s} {dt:7.1f} s", flush=True)
     if len(rows) > 1:

@@ -38,6 +38,9 @@ def main(argv: list[str]) -> int:
            "--nbval-cell-timeout", "900", "-p", "no:cacheprovider", "--durations", "15", *argv]
     # no progress bars: with a cold model cache a bar would be an extra output in a checked cell
     env = dict(os.environ, PYTHONHASHSEED="0", COMPANION_PROGRESS="0")
+    # pinned for reproducibility: checked outputs are exact on the CPU with 2 threads
+    env.setdefault("COMPANION_DEVICE", "cpu")
+    env.setdefault("COMPANION_THREADS", "2")
     env.pop("MPLBACKEND", None)
     print("==", " ".join(cmd), flush=True)
     return subprocess.run(cmd, cwd=ROOT, env=env).returncode
