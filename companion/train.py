@@ -406,8 +406,12 @@ def fit(model: nn.Module, *, epochs: int = 10, lr: float = 1e-3, batch_size: int
         optimizer: str = "adam", weight_decay: float = 0.0, seed: int = 0, shift_px: int = 0,
         train_data: str | tuple = "train", regularizer: Callable[[nn.Module], torch.Tensor] | None = None,
         callbacks: Sequence[Callable[[int, nn.Module], None]] = (), params: Iterable[nn.Parameter] | None = None,
-        progress: bool = True, desc: str | None = None) -> list[dict[str, float]]:
+        progress: bool = True, desc: str | None = None,
+        loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> list[dict[str, float]]:
     """Train ``model`` in place with cross-entropy (+ ``regularizer(model)``); deterministic for a seed.
+
+    ``loss(logits, targets, inputs)`` replaces the cross-entropy (e.g. a distillation loss that
+    runs a teacher on ``inputs``).
 
     ``callbacks`` are called as ``cb(step, model)`` after every optimiser step (pruning
     schedules use this). Returns one ``{"epoch", "loss", "train_acc"}`` dict per epoch.
@@ -420,6 +424,8 @@ def fit(model: nn.Module, *, epochs: int = 10, lr: float = 1e-3, batch_size: int
         raise ValueError(f"lr must be > 0, got {lr!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if loss is not None and not callable(loss):
+        raise TypeError(f"loss must be callable as loss(logits, targets, inputs), got {type(loss).__name__}")
     x, y = _as_xy(train_data)
     dev = device()
     model.to(dev)
@@ -444,16 +450,16 @@ def fit(model: nn.Module, *, epochs: int = 10, lr: float = 1e-3, batch_size: int
             xb = shift_augment(x[idx], shift_px, gen) if shift_px else x[idx]
             xb, yb = xb.to(dev), y[idx].to(dev)
             out = model(xb)
-            loss = nn.functional.cross_entropy(out, yb)
+            objective = nn.functional.cross_entropy(out, yb) if loss is None else loss(out, yb, xb)
             if regularizer is not None:
-                loss = loss + regularizer(model)
+                objective = objective + regularizer(model)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            objective.backward()
             opt.step()
             step += 1
             for cb in callbacks:
                 cb(step, model)
-            total_loss += float(loss.detach()) * len(idx)
+            total_loss += float(objective.detach()) * len(idx)
             correct += int((out.argmax(1) == yb).sum())
         history.append({"epoch": epoch + 1, "loss": total_loss / len(x), "train_acc": 100.0 * correct / len(x)})
         bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", acc=f"{history[-1]['train_acc']:.1f}")
