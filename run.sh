@@ -2,6 +2,7 @@
 # The companion's one entry point. Each command creates/reuses ./.venv and installs what it needs.
 #   ./run.sh book     build the website from freshly executed notebooks (offline); prints index.html
 #   ./run.sh test     run the whole test suite (unit, property, notebooks via nbval, book build, browser)
+#   ./run.sh test-fast  the hermetic fast tier (< 2 min: no training, notebooks, book or browser)
 #   ./run.sh lab      open JupyterLab on the notebooks
 #   ./run.sh slides   export every chapter to an offline reveal.js deck
 #   ./run.sh times    execute every chapter and print a table of run times
@@ -40,8 +41,9 @@ case "$cmd" in
   setup) setup ;;
   book) setup; "$PY" tools/build_book.py "$@" ;;
   test) setup; "$PY" tools/run_tests.py "$@" ;;
+  test-fast) setup; "$PY" tools/run_tests.py --fast "$@" ;;
   lab) setup; exec "$VENV/bin/jupyter" lab notebooks "$@" ;;
   slides) setup; "$PY" tools/slides.py "$@" ;;
   times) setup; "$PY" tools/nb.py times ;;
-  *) sed -n '2,9p' "$0"; exit 2 ;;
+  *) sed -n '2,10p' "$0"; exit 2 ;;
 esac

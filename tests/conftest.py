@@ -9,9 +9,33 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("COMPANION_DEVICE", "cpu")  # CUDA only when asked
 
+#: ``COMPANION_TEST_TIER=fast`` (``./run.sh test-fast``): hermetic — an empty temporary model
+#: cache, and any test that trains for more than a few seconds fails with "mark it slow".
+FAST_TIER = os.environ.get("COMPANION_TEST_TIER", "") == "fast"
+FAST_TIER_MAX_SAMPLE_EPOCHS = 20_000  # e.g. 1 epoch of 3,500 images x 5; a baseline is 52,500+
+if FAST_TIER:
+    import tempfile
+    os.environ["COMPANION_CACHE"] = tempfile.mkdtemp(prefix="companion-fast-cache-")
+
 from companion import train  # noqa: E402
 
 train.pin_threads()  # COMPANION_THREADS (set by tools/run_tests.py) fixes the thread count
+
+
+if FAST_TIER:
+    import functools
+
+    _real_fit = train.fit
+
+    @functools.wraps(_real_fit)
+    def _guarded_fit(model, *args, epochs=10, train_data="train", **kwargs):
+        x, _ = train._as_xy(train_data)
+        if epochs * len(x) > FAST_TIER_MAX_SAMPLE_EPOCHS:
+            raise RuntimeError(f"this test trains {epochs} epochs on {len(x)} images in the fast tier: "
+                               "mark it @pytest.mark.slow")
+        return _real_fit(model, *args, epochs=epochs, train_data=train_data, **kwargs)
+
+    train.fit = _guarded_fit
 
 
 @pytest.fixture

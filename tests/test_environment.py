@@ -1,6 +1,9 @@
 """environment.yml (conda) must list the same packages as pyproject.toml (the source of truth)."""
 import re
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 from pathlib import Path
 
 import yaml

@@ -3,7 +3,9 @@
 Installs what the tests need beyond the Python packages (Chromium from Debian packages when
 running as root on a machine without it), then runs one pytest session.
 
-    python tools/run_tests.py            # everything
+    python tools/run_tests.py            # everything (what CI runs)
+    python tools/run_tests.py --fast     # the hermetic tier: temporary cache, no training beyond
+                                         # seconds, no notebooks, no book, no browser (< 2 minutes)
     python tools/run_tests.py -k metrics # extra arguments go to pytest
 """
 from __future__ import annotations
@@ -30,7 +32,18 @@ def ensure_chromium() -> None:
                    stdout=subprocess.DEVNULL)
 
 
+FAST_MARKERS = "not slow and not browser and not book and not notebook"
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--fast"]:
+        env = dict(os.environ, PYTHONHASHSEED="0", COMPANION_PROGRESS="0", COMPANION_TEST_TIER="fast",
+                   COMPANION_DEVICE="cpu", COMPANION_THREADS=os.environ.get("COMPANION_THREADS", "2"))
+        env.pop("MPLBACKEND", None)
+        cmd = [sys.executable, "-m", "pytest", "tests", "-m", FAST_MARKERS, "-p", "no:cacheprovider",
+               "--durations", "10", *argv[1:]]
+        print("==", " ".join(cmd), flush=True)
+        return subprocess.run(cmd, cwd=ROOT, env=env).returncode
     ensure_chromium()
     notebooks = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     cmd = [sys.executable, "-m", "pytest", "tests", *notebooks,
