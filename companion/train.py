@@ -207,7 +207,10 @@ def code_fingerprint(*objs: Callable | type) -> str:
 
 def cache_key(spec: Any, *, parents: Sequence[str] = (), code: Sequence[Callable] = ()) -> str:
     """Hex digest identifying an artefact: canonical ``spec``, ``parents``' keys, ``code`` fingerprint,
-    the data checksum, the device type and torch's major.minor version."""
+    the data checksum, the device type, torch's intra-op thread count and major.minor version.
+
+    The thread count is part of the key because a model trained with 1 thread differs from the
+    same recipe trained with 2 (reduction order): each setting gets its own, exact, entry."""
     if isinstance(parents, str) or not all(isinstance(p, str) and p for p in parents):
         raise TypeError(f"parents must be a sequence of cache keys (str), got {parents!r}")
     payload = {
@@ -216,6 +219,7 @@ def cache_key(spec: Any, *, parents: Sequence[str] = (), code: Sequence[Callable
         "code": code_fingerprint(*code) if code else None,
         "data": data._manifest().get("mnist_5k.npz"),
         "device": device().type,
+        "threads": torch.get_num_threads(),  # float reductions, hence trained weights, depend on it
         "torch": ".".join(torch.__version__.split(".")[:2]),
     }
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:24]

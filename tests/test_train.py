@@ -261,3 +261,16 @@ def test_pin_threads(monkeypatch):
             train.pin_threads()
     finally:
         torch.set_num_threads(before)
+
+
+def test_key_holds_the_thread_count():
+    """A model trained with 1 thread differs from one trained with 2: they must not share an entry."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        k1 = train.cache_key({"s": 1})
+        torch.set_num_threads(2)
+        k2 = train.cache_key({"s": 1})
+    finally:
+        torch.set_num_threads(before)
+    assert k1 != k2
