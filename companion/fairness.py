@@ -8,8 +8,9 @@ deviation, so a difference between two methods can be read against the seed-to-s
 
 Statistics: ``mean = Σx/n``; ``std = √(Σ(x − mean)² / (n − 1))`` (sample std, ``ddof = 1``;
 0 for a single run); the *standard error* of the mean is ``std/√n``. Two methods are
-*distinguishable* here when their means differ by more than ``k`` times the larger std
-(``k = 2`` by default) — a rough rule, not a significance test, and said as such.
+*distinguishable* when Welch's two-sample t-test on their per-seed values rejects equal means at
+``alpha = 0.05`` (:func:`welch_test` gives the p-value; :mod:`companion.stats` has the formulas).
+Each seed retrains from its own baseline, so the per-seed values are independent samples.
 """
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
-__all__ = ["Stat", "mean_std", "SeedRuns", "run_seeds", "summarize", "distinguishable"]
+from . import stats
+from .checks import check_float
+
+__all__ = ["Stat", "mean_std", "SeedRuns", "run_seeds", "summarize", "welch_test", "distinguishable"]
 
 
 @dataclass(frozen=True)
@@ -117,10 +121,27 @@ def summarize(results: Sequence[SeedRuns], metrics: Sequence[str] | None = None)
     return pd.DataFrame(rows).set_index("method")
 
 
-def distinguishable(a: Stat, b: Stat, k: float = 2.0) -> bool:
-    """``|mean_a − mean_b| > k · max(std_a, std_b)``: is the gap larger than the seed noise?"""
+def welch_test(a: Stat, b: Stat) -> "stats.TestResult":
+    """Welch's t-test of ``mean_a = mean_b`` from two :class:`Stat` summaries (each ``n >= 2``).
+
+    ``t = (mean_a − mean_b) / √(std_a²/n_a + std_b²/n_b)`` with Welch–Satterthwaite degrees of
+    freedom; see :func:`companion.stats.welch_t_test` (Welch, Biometrika 1947).
+    """
     if not isinstance(a, Stat) or not isinstance(b, Stat):
-        raise TypeError("a and b must be Stat (from mean_std)")
-    if not k >= 0:
-        raise ValueError(f"k must be >= 0, got {k!r}")
-    return abs(a.mean - b.mean) > k * max(a.std, b.std)
+        raise TypeError(f"a and b must be Stat (from mean_std), got {type(a).__name__} and {type(b).__name__}")
+    if a.n < 2 or b.n < 2:
+        raise ValueError(f"a test needs at least 2 seeds per method, got n={a.n} and n={b.n}")
+    return stats.welch_from_summary(a.mean, a.std, a.n, b.mean, b.std, b.n)
+
+
+def distinguishable(a: Stat, b: Stat, alpha: float = 0.05) -> bool:
+    """Do the two methods' means differ significantly over seeds? Welch's t-test, ``p < alpha``.
+
+    ``False`` means the data do not show a difference at this level (with 3 seeds only large,
+    consistent gaps do), not that the methods are equal. Methods without retraining are
+    deterministic (std 0); two such methods with different means are distinguishable. Each
+    :class:`Stat` needs ``n >= 2`` seeds. (Earlier versions used the rough rule
+    ``|Δmean| > 2·max(std)``, which ignores the number of seeds.)
+    """
+    alpha = check_float(alpha, "alpha", minimum=0.0, maximum=1.0, open_low=True, open_high=True)
+    return welch_test(a, b).p_value < alpha
