@@ -54,8 +54,21 @@ def pin_environment() -> None:
     os.environ.setdefault("PYTHONHASHSEED", "0")
 
 
-def execute(src: Path, timeout: int = 900, static: bool = False, write: bool = True) -> float:
-    """Execute a chapter source; write the executed notebook next to the others when ``write``."""
+def glued_values(nb: nbformat.NotebookNode) -> dict:
+    """``{glue name: text/plain value}`` of an executed notebook (what the prose cites)."""
+    out = {}
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                out[name] = o.get("data", {}).get("text/plain")
+    return out
+
+
+def execute(src: Path, timeout: int = 900, static: bool = False, write: bool = True,
+            executed: list | None = None) -> float:
+    """Execute a chapter source; write the executed notebook next to the others when ``write``;
+    append the executed notebook to ``executed`` when given."""
     nb = load_source(src)
     pin_environment()
     os.environ.pop("MPLBACKEND", None)  # the kernel must use the inline backend
@@ -76,6 +89,8 @@ def execute(src: Path, timeout: int = 900, static: bool = False, write: bool = T
         cell.metadata.pop("lines_to_next_cell", None)
     if write:
         nbformat.write(nb, target(src))
+    if executed is not None:
+        executed.append(nb)
     return elapsed
 
 
