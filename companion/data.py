@@ -134,33 +134,71 @@ def _load_split(split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 # --- full data sets in a user-given folder -------------------------------------------------
 
+#: IDX type codes (LeCun's format) -> numpy dtype (big-endian for the multi-byte ones).
+_IDX_DTYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+               0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+
+
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (the format of the original MNIST files), gzipped or not.
 
-    Format (LeCun): two zero bytes, a type code (0x08 = uint8), the number of dimensions, then
-    one big-endian uint32 per dimension, then the data.
+    Format (LeCun): two zero bytes, a type code (0x08 = uint8, 0x09 int8, 0x0B int16, 0x0C int32,
+    0x0D float32, 0x0E float64), the number of dimensions ``d`` (1..4 here), then one big-endian
+    uint32 per dimension, then exactly ``prod(dims) · itemsize`` bytes of data. Anything else — a
+    bad magic number, a header cut short, a data length that disagrees with the header (truncated
+    *or* with trailing bytes) — raises ``ValueError`` naming the file.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"IDX file {path} does not exist")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:  # a corrupt gzip stream
+        raise ValueError(f"{path}: cannot be read as {'gzip' if opener is gzip.open else 'a file'}: {e}") from e
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{path} is not an IDX file (bad magic number)")
-    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-    if raw[2] not in dtypes:
-        raise ValueError(f"{path}: unknown IDX type code 0x{raw[2]:02x}")
+        raise ValueError(f"{path} is not an IDX file (bad magic number: expected two zero bytes, "
+                         f"a type code and the number of dimensions)")
+    if raw[2] not in _IDX_DTYPES:
+        raise ValueError(f"{path}: unknown IDX type code 0x{raw[2]:02x}; allowed: "
+                         + ", ".join(f"0x{c:02x}" for c in _IDX_DTYPES))
     ndim = raw[3]
+    if not 1 <= ndim <= 4:
+        raise ValueError(f"{path}: IDX header gives {ndim} dimensions; allowed 1..4")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path}: truncated IDX header: {ndim} dimensions need {header} header bytes, "
+                         f"the file has {len(raw)}")
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    data = np.frombuffer(raw, dtype=dtypes[raw[2]], offset=4 + 4 * ndim)
-    if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says {shape} but holds {data.size} values (truncated?)")
-    return data.reshape(shape)
+    dtype = _IDX_DTYPES[raw[2]]
+    expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise ValueError(f"{path}: header says shape {shape} of {dtype} ({expected} data bytes) but the file holds "
+                         f"{len(raw) - header} data bytes ({'truncated' if len(raw) - header < expected else 'trailing bytes'})")
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+
+
+def _check_labels(labels: np.ndarray, n: int, source: str, n_classes: int = 10) -> np.ndarray:
+    """Labels as int64 [n] in 0..n_classes-1, or a ValueError naming ``source``."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{source}: labels must be a 1-D array of integers, got dtype {labels.dtype} "
+                         f"shape {labels.shape}")
+    if len(labels) != n:
+        raise ValueError(f"{source}: {n} images but {len(labels)} labels (the counts must match)")
+    if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"{source}: labels must lie in 0..{n_classes - 1}, found {int(labels.min())}.."
+                         f"{int(labels.max())}")
+    return labels.astype(np.int64)
 
 
 def load_mnist_idx(folder: str | os.PathLike, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
-    """Full MNIST from the four original IDX files in ``folder`` (``split`` "train" or "test")."""
+    """Full MNIST from the four original IDX files in ``folder`` (``split`` "train" or "test").
+
+    Checks that the images are uint8 ``[N, 28, 28]``, the labels uint8 ``[N]`` in 0..9, and that
+    the two counts agree. Returns ``x`` float32 [N, 1, 28, 28] (normalised) and ``y`` int64 [N].
+    """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test' for the IDX files, got {split!r}")
     prefix = "train" if split == "train" else "t10k"
@@ -170,15 +208,80 @@ def load_mnist_idx(folder: str | os.PathLike, split: str = "train") -> tuple[tor
             if (folder / name).is_file():
                 return folder / name
         raise FileNotFoundError(f"{stem}[.gz] not found in {folder}; download the MNIST IDX files there")
-    images = read_idx(find(f"{prefix}-images-idx3-ubyte"))
-    labels = read_idx(find(f"{prefix}-labels-idx1-ubyte"))
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels in {folder}")
-    return normalize(images), torch.as_tensor(labels.astype(np.int64))
+    images_path = find(f"{prefix}-images-idx3-ubyte")
+    labels_path = find(f"{prefix}-labels-idx1-ubyte")
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(f"{images_path}: expected uint8 images of shape [N, 28, 28], got {images.dtype} "
+                         f"{images.shape}")
+    if labels.dtype != np.uint8:
+        raise ValueError(f"{labels_path}: expected uint8 labels, got {labels.dtype}")
+    y = _check_labels(labels, len(images), str(labels_path))
+    return normalize(images), torch.as_tensor(y)
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """An unpickler that can rebuild a CIFAR-10 batch and nothing else.
+
+    A pickle may name any importable callable (``os.system``, ``builtins.eval``, …) and the
+    standard unpickler calls it. A CIFAR-10 python batch needs only numpy's array
+    reconstruction (``_reconstruct`` + ``ndarray`` + ``dtype`` for protocol ≤ 4, ``_frombuffer`` +
+    ``dtype`` for protocol 5); every other global is refused before it is looked up.
+    """
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(
+                f"refusing to load global {module}.{name}: a CIFAR-10 batch contains only a dict, lists, "
+                f"bytes and numpy arrays (allowed: {sorted('.'.join(a) for a in self._ALLOWED)})")
+        if module == "numpy":
+            return getattr(np, name)
+        import importlib
+        core = "numpy._core" if hasattr(np, "_core") else "numpy.core"  # numpy 2 renamed numpy.core
+        return getattr(importlib.import_module(f"{core}.{module.rsplit('.', 1)[1]}"), name)
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(images uint8 [N, 3, 32, 32], labels int64 [N])`` of one python CIFAR-10 batch, validated."""
+    try:
+        with open(path, "rb") as f:
+            batch = _CifarUnpickler(f, encoding="bytes").load()
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{path} is not a CIFAR-10 python batch: {e}") from e
+    except (EOFError, ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
+        raise ValueError(f"{path} is not a readable CIFAR-10 python batch ({type(e).__name__}: {e})") from e
+    if not isinstance(batch, dict):
+        raise ValueError(f"{path}: a CIFAR-10 batch is a dict, got {type(batch).__name__}")
+    def get(key):
+        for k in (key.encode(), key):
+            if k in batch:
+                return batch[k]
+        raise ValueError(f"{path}: the batch has no {key!r} entry (keys: {sorted(map(repr, batch))})")
+    x = get("data")
+    if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072:
+        desc = f"{x.dtype} array of shape {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
+        raise ValueError(f"{path}: 'data' must be a uint8 array of shape [N, 3072], got a {desc}")
+    labels = get("labels")
+    if isinstance(labels, (list, tuple)) and not all(isinstance(v, int) and not isinstance(v, bool) for v in labels):
+        raise ValueError(f"{path}: 'labels' must be a list of ints")
+    y = _check_labels(np.asarray(labels, dtype=np.int64 if isinstance(labels, (list, tuple)) else None), len(x), str(path))
+    return x.reshape(-1, 3, 32, 32), y
 
 
 def load_cifar10(folder: str | os.PathLike, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
     """CIFAR-10 from the python pickled batches in ``folder`` (``data_batch_1..5``, ``test_batch``).
+
+    Each batch is a dict with ``b"data"`` (uint8 [N, 3072]: 1,024 red, then green, then blue
+    values of a 32x32 image, row-major), ``b"labels"`` (N ints in 0..9), ``b"batch_label"`` and
+    ``b"filenames"`` (Krizhevsky 2009). The batches are read with a restricted unpickler that
+    refuses every global except numpy's array reconstruction (a pickle can otherwise run any
+    code), then checked: shapes, dtype, equal counts, label range — ``ValueError`` otherwise.
 
     Returns ``x`` float32 [N, 3, 32, 32] scaled to [0, 1] and ``y`` int64 [N].
     """
@@ -191,10 +294,9 @@ def load_cifar10(folder: str | os.PathLike, split: str = "train") -> tuple[torch
         path = folder / name
         if not path.is_file():
             raise FileNotFoundError(f"CIFAR-10 batch {path} not found (expected the python version)")
-        with open(path, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")
-        xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(batch[b"labels"], dtype=np.int64))
+        x, y = _read_cifar_batch(path)
+        xs.append(x)
+        ys.append(y)
     x = torch.as_tensor(np.concatenate(xs), dtype=torch.float32) / 255.0
     return x, torch.as_tensor(np.concatenate(ys))
 

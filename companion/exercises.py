@@ -14,18 +14,27 @@ the website hides behind a toggle and that CI runs, so no exercise can silently 
 from __future__ import annotations
 
 import importlib
+import json
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
 __all__ = ["ExerciseError", "Exercise", "register", "check", "exercises", "close_to", "same_values",
-           "same_function", "one_of"]
+           "same_function", "one_of", "POINTS", "points", "GRADING_LOG_ENV", "start_grading"]
+
+#: Points of an exercise by level (the grader's rule: easy 1, medium 2, hard 3).
+POINTS = {"easy": 1, "medium": 2, "hard": 3}
+#: When this environment variable names a file, every ``check`` appends one JSON line to it:
+#: ``{"id": ..., "level": ..., "outcome": "passed" | "failed" | "unanswered"}`` (see tools/student.py).
+GRADING_LOG_ENV = "COMPANION_GRADING_LOG"
+_GRADING: dict[str, Any] = {"log": None, "locked": False}
 
 # chapter prefix -> module that registers its exercises (imported on first use)
 _CHAPTER_MODULES = {
-    "ch1": "companion.cost",
+    "ch1": "companion.why_compress",  # registers the ch1.* exercises (there is no companion.cost)
     "ch2": "companion.compact",
     "ch3": "companion.decomposition",
     "ch4": "companion.quantization",
@@ -57,9 +66,45 @@ def register(id: str, prompt: str, checker: Callable[[Any], str | None], level: 
         raise ValueError(f"exercise id must look like 'ch3.rank_budget', got {id!r}")
     if level not in ("easy", "medium", "hard"):
         raise ValueError(f"level must be easy, medium or hard, got {level!r}")
+    if _GRADING["locked"] and id in _REGISTRY:
+        raise ValueError(f"exercise {id!r} cannot be replaced while a notebook is being graded")
     ex = Exercise(id, prompt, checker, level)
     _REGISTRY[id] = ex
     return ex
+
+
+def points(level: str) -> int:
+    """Points of an exercise of ``level``: easy 1, medium 2, hard 3 (:data:`POINTS`)."""
+    if level not in POINTS:
+        raise ValueError(f"level must be easy, medium or hard, got {level!r}")
+    return POINTS[level]
+
+
+def _record(ex: Exercise, outcome: str) -> None:
+    path = _GRADING["log"] or os.environ.get(GRADING_LOG_ENV)
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"id": ex.id, "level": ex.level, "outcome": outcome}) + "\n")
+
+
+def start_grading(ids: Iterable[str] = (), modules: Iterable[str] = ()) -> None:
+    """Called by the grader (tools/student.py) in a fresh kernel before a submission's first cell.
+
+    Imports ``modules`` and the chapter modules of ``ids`` (so the official checkers are
+    registered first), then locks the registry: a submission cannot replace an exercise's
+    checker. The log file named by :data:`GRADING_LOG_ENV` is remembered and the variable removed
+    from the environment, so the submission's code does not see where results go.
+    """
+    for m in modules:
+        importlib.import_module(m)
+    for id in ids:
+        _lookup(id)
+    path = os.environ.pop(GRADING_LOG_ENV, None)
+    if not path:
+        raise ValueError(f"start_grading needs the environment variable {GRADING_LOG_ENV} (the results file)")
+    _GRADING["log"] = path
+    _GRADING["locked"] = True
 
 
 def _lookup(id: str) -> Exercise:
@@ -81,9 +126,15 @@ def check(id: str, answer: Any) -> None:
     """Check ``answer`` for exercise ``id``; see the module docstring for what happens."""
     ex = _lookup(id)
     if answer is None or answer is Ellipsis:
+        _record(ex, "unanswered")
         print(f"⏳ {id}: not answered yet — {ex.prompt}")
         return None
-    message = ex.checker(answer)
+    try:
+        message = ex.checker(answer)
+    except BaseException:
+        _record(ex, "failed")
+        raise
+    _record(ex, "passed")
     print(f"✅ {id}: correct!" + (f" {message}" if message else ""))
     return None
 

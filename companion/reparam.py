@@ -190,18 +190,37 @@ def _named_hook(layer: nn.Module, key: str, register: Callable[[], object]) -> H
     return Handle(remove, f"{key} hook on {type(layer).__name__}")
 
 
+class _InputHook:
+    """A pre-hook object (not a closure): ``copy.deepcopy`` of the model copies ``fn`` too, so a
+    copied model's hook calls the copy's quantizer, not the original's."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, module, args):
+        return (self.fn(args[0]),) + tuple(args[1:])
+
+
+class _OutputHook:
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, module, args, out):
+        return self.fn(out)
+
+
 def attach_input_hook(layer: nn.Module, key: str, fn: Callable[[torch.Tensor], torch.Tensor]) -> Handle:
     """Transform the layer's first input with ``fn`` on every forward (a named pre-hook).
 
-    Attaching under the same ``key`` again replaces the earlier hook.
+    Attaching under the same ``key`` again replaces the earlier hook. Pass a module (e.g. the
+    quantizer) as ``fn`` so that a deep copy of the model hooks its own copy.
     """
-    return _named_hook(layer, key, lambda: layer.register_forward_pre_hook(
-        lambda m, args: (fn(args[0]),) + tuple(args[1:])))
+    return _named_hook(layer, key, lambda: layer.register_forward_pre_hook(_InputHook(fn)))
 
 
 def attach_output_hook(layer: nn.Module, key: str, fn: Callable[[torch.Tensor], torch.Tensor]) -> Handle:
     """Transform the layer's output with ``fn`` on every forward (a named hook); same ``key`` replaces."""
-    return _named_hook(layer, key, lambda: layer.register_forward_hook(lambda m, a, out: fn(out)))
+    return _named_hook(layer, key, lambda: layer.register_forward_hook(_OutputHook(fn)))
 
 
 def hooks(layer: nn.Module) -> list[str]:

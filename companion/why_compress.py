@@ -1,22 +1,24 @@
 """Chapter 1 — why compress: what a network costs in parameters, MACs, bytes and energy.
 
-After the survey's introduction and its discussion of evaluation metrics. Energy numbers are
-Horowitz's 45 nm table (ISSCC 2014) and the Eyeriss access-energy ratios (Chen et al., ISCA
-2016), both kept in ``data/`` with their sources.
+After the survey's introduction and its discussion of evaluation metrics (notebook
+``01_why_compress``). The energy constants are the book's one table,
+:mod:`companion.accelerator.energy` (Horowitz, ISSCC 2014, 45 nm; Eyeriss access-energy ratios,
+Chen et al., ISCA 2016), the same that chapter 7's accelerator model uses.
 
 The energy model here is deliberately first-order (chapter 7 has the detailed accelerator):
 
-* every MAC costs one multiply and one add at the operands' bitwidth;
-* every MAC reads its two operands from an on-chip SRAM (``sram_pj`` per 32-bit word, scaled by bits);
-* every weight and every input/output activation crosses DRAM exactly once.
+* every MAC costs one multiply at the operands' bitwidth and one 32-bit accumulate
+  (:func:`companion.accelerator.energy.mac_energy_pj`; int8: 0.2 + 0.1 = 0.3 pJ; fp32: 4.6 pJ);
+* every MAC reads its two operands from an on-chip SRAM (5 pJ per 32-bit word, scaled by bits);
+* every weight and every input/output activation crosses DRAM exactly once (640 pJ per 32 bits).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 
-from . import data, exercises, models
+from . import exercises, models
+from .accelerator import energy as _energy
 
 __all__ = ["energy_table", "access_energy_ratios", "mac_energy_pj", "LayerCostRow", "layer_costs",
            "network_summary", "arithmetic_intensity", "roofline_macs_per_s", "ridge_point",
@@ -25,44 +27,40 @@ __all__ = ["energy_table", "access_energy_ratios", "mac_energy_pj", "LayerCostRo
 _BITS = (1, 2, 3, 4, 5, 6, 8, 12, 16, 24, 32)
 
 
-@lru_cache(maxsize=1)
 def energy_table() -> dict[tuple[str, str, int], float]:
-    """Horowitz 45 nm energies in pJ keyed by ``(operation, dtype, bits)``, e.g. ``("mult", "int", 8)``."""
-    return {(r["operation"], r["dtype"], int(r["bits"])): float(r["energy_pj"])
-            for r in data.read_csv_table("energy_45nm.csv")}
+    """Horowitz 45 nm energies in pJ keyed by ``(operation, dtype, bits)``, e.g. ``("mult", "int", 8)``
+    (a copy of :data:`companion.accelerator.energy.HOROWITZ_45NM_PJ`)."""
+    return dict(_energy.HOROWITZ_45NM_PJ)
 
 
-@lru_cache(maxsize=1)
 def access_energy_ratios() -> dict[str, float]:
     """Eyeriss energy per access relative to one MAC: register file 1, neighbour PE 2, buffer 6, DRAM 200."""
-    return {r["level"]: float(r["relative_energy"]) for r in data.read_csv_table("eyeriss_access_energy.csv")}
+    return dict(_energy.EYERISS_RELATIVE_ENERGY)
 
 
-def _check_bits(bits) -> int:
+def _check_bits(bits, name: str = "bits") -> int:
     if isinstance(bits, bool) or not isinstance(bits, int):
-        raise TypeError(f"bits must be an int, got {type(bits).__name__}")
+        raise TypeError(f"{name} must be an int, got {type(bits).__name__}")
     if not 1 <= bits <= 32:
-        raise ValueError(f"bits must be in 1..32, got {bits}")
+        raise ValueError(f"{name} must be in 1..32, got {bits}")
     return bits
 
 
 def mac_energy_pj(bits: int, dtype: str = "int") -> float:
-    """Energy of one multiply-accumulate in pJ (45 nm).
+    """Energy of one multiply-accumulate of two ``bits``-bit operands in pJ (45 nm).
 
-    Table values where Horowitz gives them (int8, int32, fp16, fp32 mult + add). Other integer
-    widths scale from int8: multiplier energy ∝ bits² (an array multiplier has bits² cells),
-    adder energy ∝ bits — the same scaling predicts int32 mult 0.2·16 = 3.2 pJ against the
-    measured 3.1 pJ.
+    The book's single rule (:func:`companion.accelerator.energy.mac_energy_pj`): integer
+    ``E_int8_mult · bits² / 64 + E_int32_add`` (an array multiplier has bits² cells; the product
+    is accumulated at 32 bits) — int8 0.3 pJ, and the bits² scaling predicts int32 multiply
+    0.2·16 = 3.2 pJ against Horowitz's measured 3.1 pJ; float (16 or 32 bits) is Horowitz's
+    float multiply + add (fp32 4.6 pJ).
     """
     bits = _check_bits(bits)
     if dtype not in ("int", "float"):
         raise ValueError(f"dtype must be 'int' or 'float', got {dtype!r}")
-    t = energy_table()
-    if ("mult", dtype, bits) in t and ("add", dtype, bits) in t:
-        return t[("mult", dtype, bits)] + t[("add", dtype, bits)]
-    if dtype == "float":
+    if dtype == "float" and bits not in (16, 32):
         raise ValueError(f"float MAC energy is tabulated for 16 and 32 bits only, got {bits}")
-    return t[("mult", "int", 8)] * (bits / 8) ** 2 + t[("add", "int", 8)] * bits / 8
+    return _energy.mac_energy_pj(bits, bits, dtype=dtype)
 
 
 @dataclass(frozen=True)
@@ -98,19 +96,21 @@ def layer_costs(table: models.LayerTable | str, weight_bits: int = 32, act_bits:
 
     ``weight_bits``/``act_bits`` (default: same as weights) set storage and MAC width;
     ``dtype`` defaults to ``"float"`` at 16/32 bits and ``"int"`` below. Energy per layer:
-    ``MACs·E_mac + 2·MACs·E_sram(bits) + (weights·w_bits + (in+out)·a_bits)/32·E_dram``.
+    ``MACs·E_mac + 2·MACs·bits·e_sram + (weights·w_bits + (in+out)·a_bits)·e_dram`` with
+    ``bits = max(w_bits, a_bits)`` and the per-bit SRAM and DRAM energies of
+    :func:`companion.accelerator.energy.default_energy_table` (5/32 and 640/32 pJ).
     """
     if isinstance(table, str):
         table = models.layer_table(table)
     if not isinstance(table, models.LayerTable):
         raise TypeError(f"table must be a LayerTable or a network name, got {type(table).__name__}")
-    wb = _check_bits(weight_bits)
-    ab = _check_bits(act_bits if act_bits is not None else weight_bits)
+    wb = _check_bits(weight_bits, "weight_bits")
+    ab = _check_bits(act_bits if act_bits is not None else weight_bits, "act_bits")
     mac_bits = max(wb, ab)
     kind = dtype or ("float" if mac_bits in (16, 32) else "int")
     e_mac = mac_energy_pj(mac_bits, kind)
-    t = energy_table()
-    sram_word, dram_word = t[("sram_read", "word", 32)], t[("dram_read", "word", 32)]
+    t = _energy.default_energy_table()
+    sram_bit, dram_bit = t.sram_pj_per_bit, t.dram_pj_per_bit
     rows = []
     for l in table:
         w_bytes = l.params * wb / 8
@@ -119,8 +119,8 @@ def layer_costs(table: models.LayerTable | str, weight_bits: int = 32, act_bits:
             name=l.name, type=l.type, params=l.params, macs=l.macs, weight_bytes=w_bytes, activation_bytes=a_bytes,
             intensity_macs_per_byte=arithmetic_intensity(l.macs, w_bytes + a_bytes),
             mac_pj=l.macs * e_mac,
-            sram_pj=2 * l.macs * sram_word * mac_bits / 32,
-            dram_pj=(l.params * wb + (l.in_activations + l.out_activations) * ab) / 32 * dram_word))
+            sram_pj=2 * l.macs * sram_bit * mac_bits,
+            dram_pj=(l.params * wb + (l.in_activations + l.out_activations) * ab) * dram_bit))
     return rows
 
 

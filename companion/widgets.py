@@ -75,8 +75,31 @@ def _label(v) -> str:
     return str(v)
 
 
+def _script_json(obj) -> str:
+    """JSON that is safe *inside* an HTML ``<script>`` element.
+
+    ``json.dumps`` alone is not: a label ``"</script><script>alert(1)"`` would end the element
+    and ``"<!--"`` switches the HTML parser into its script-data-escaped state. Every ``<``,
+    ``>`` and ``&`` becomes a ``\\u00XX`` escape (still the same string to JavaScript), and
+    ``ensure_ascii`` escapes U+2028/U+2029 (line terminators in older JavaScript).
+    """
+    text = json.dumps(obj, ensure_ascii=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _html_text(text: str) -> str:
+    """``html.escape`` (quotes included) plus U+2028/U+2029 as character references, so the page
+    stays safe if a renderer later embeds it in a JavaScript string."""
+    return html.escape(str(text), quote=True).replace("\u2028", "&#x2028;").replace("\u2029", "&#x2029;")
+
+
 def static_player_html(frames: Mapping[tuple, bytes], controls: Mapping[str, Sequence], title: str = "") -> str:
-    """Self-contained HTML + JS: one range input (numbers) or select (text) per control, one image."""
+    """Self-contained HTML + JS: one range input (numbers) or select (text) per control, one image.
+
+    Text that comes from the caller (``title``, control names, value labels) is HTML-escaped
+    where it lands in markup and :func:`_script_json`-escaped where it lands in the script, so no
+    label can close the ``<script>`` element or inject markup.
+    """
     controls = _check_controls(controls)
     names = list(controls)
     key = hashlib.sha1(json.dumps([names, [[_label(v) for v in vs] for vs in controls.values()], title]).encode()).hexdigest()[:10]
@@ -87,22 +110,22 @@ def static_player_html(frames: Mapping[tuple, bytes], controls: Mapping[str, Seq
     for j, (name, values) in enumerate(controls.items()):
         labels = [_label(v) for v in values]
         if all(isinstance(v, str) for v in values):
-            opts = "".join(f'<option value="{i}">{html.escape(l)}</option>' for i, l in enumerate(labels))
-            ctl = f'<select data-k="{j}" aria-label="{html.escape(name)}">{opts}</select>'
+            opts = "".join(f'<option value="{i}">{_html_text(l)}</option>' for i, l in enumerate(labels))
+            ctl = f'<select data-k="{j}" aria-label="{_html_text(name)}">{opts}</select>'
         else:
             ctl = (f'<input type="range" data-k="{j}" min="0" max="{len(values) - 1}" step="1" value="0" '
-                   f'aria-label="{html.escape(name)}" style="width:16em;vertical-align:middle">')
-        inputs.append(f'<label style="margin-right:1.5em">{html.escape(name)} {ctl} '
-                      f'<output data-o="{j}">{html.escape(labels[0])}</output></label>')
-    labels_js = json.dumps([[_label(v) for v in vs] for vs in controls.values()])
+                   f'aria-label="{_html_text(name)}" style="width:16em;vertical-align:middle">')
+        inputs.append(f'<label style="margin-right:1.5em">{_html_text(name)} {ctl} '
+                      f'<output data-o="{j}">{_html_text(labels[0])}</output></label>')
+    labels_js = _script_json([[_label(v) for v in vs] for vs in controls.values()])
     first = images["|".join("0" for _ in names)]
     return f"""<div class="companion-player" id="{uid}">
-<div style="font-weight:600">{html.escape(title)}</div>
+<div style="font-weight:600">{_html_text(title)}</div>
 <div class="companion-controls">{''.join(inputs)}</div>
-<img alt="{html.escape(title or 'figure')}" style="max-width:100%" src="data:image/png;base64,{first}">
+<img alt="{_html_text(title or 'figure')}" style="max-width:100%" src="data:image/png;base64,{first}">
 <div style="font-size:0.8em;color:#666">Static twin of the live widget: {len(images)} frames computed when the book was built.</div>
 <script>(function(){{
- var root=document.getElementById("{uid}"), imgs={json.dumps(images)}, labels={labels_js};
+ var root=document.getElementById("{uid}"), imgs={_script_json(images)}, labels={labels_js};
  var ctls=root.querySelectorAll("[data-k]"), img=root.querySelector("img");
  function update(){{ var idx=[]; ctls.forEach(function(c){{ var k=+c.dataset.k, v=+c.value; idx[k]=v;
    root.querySelector('[data-o="'+k+'"]').textContent=labels[k][v]; }});

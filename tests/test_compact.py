@@ -243,22 +243,22 @@ def fake_score(cfg: C.ArchConfig) -> float:
 def test_search_respects_the_budget_and_is_deterministic(strategy):
     budget = 1_000_000
     calls = []
-    run = C.search(lambda c: calls.append(c) or fake_score(c), n_candidates=10, mac_budget=budget,
+    run = C.search_architectures(lambda c: calls.append(c) or fake_score(c), n_candidates=10, mac_budget=budget,
                    strategy=strategy, seed=1)
     assert len(run) == 10 == len(calls) == len({c.config for c in run})
     assert all(c.macs <= budget and c.macs == C.arch_cost(c.config).macs for c in run)
-    assert [c.config for c in run] == [c.config for c in C.search(fake_score, n_candidates=10, mac_budget=budget,
+    assert [c.config for c in run] == [c.config for c in C.search_architectures(fake_score, n_candidates=10, mac_budget=budget,
                                                                   strategy=strategy, seed=1)]
 
 
 def test_evolution_beats_nothing_worse_than_its_random_start():
-    run = C.search(fake_score, n_candidates=15, mac_budget=2_000_000, strategy="evolution", population=4, seed=0)
+    run = C.search_architectures(fake_score, n_candidates=15, mac_budget=2_000_000, strategy="evolution", population=4, seed=0)
     assert max(c.score for c in run) >= max(c.score for c in run[:4])
 
 
 def test_search_stops_when_the_space_is_exhausted():
-    space = C.SearchSpace(blocks=("dwsep",), widths=(0.5, 1.0), depths=(1,))
-    run = C.search(fake_score, n_candidates=5, space=space, strategy="random", max_draws=200)
+    space = C.ArchSpace(blocks=("dwsep",), widths=(0.5, 1.0), depths=(1,))
+    run = C.search_architectures(fake_score, n_candidates=5, space=space, strategy="random", max_draws=200)
     assert len(run) == 2
 
 
@@ -302,6 +302,39 @@ def test_latency_comparison_reports_macs_and_times():
     assert torch.get_num_threads() == threads
 
 
+def test_latency_comparison_reports_a_measured_speedup_range():
+    r = C.latency_comparison(8, 16, 6, repeats=6, rounds=3)
+    assert 0 < r["speedup_min"] <= r["speedup_median"] <= r["speedup_max"]
+    with pytest.raises(ValueError, match="rounds must be <= repeats"):
+        C.latency_comparison(8, 16, 6, repeats=2, rounds=3)
+
+
+def test_latency_ms_is_the_shared_timer():
+    assert C.latency_ms is metrics.latency_ms  # one timer, re-exported, never a second implementation
+
+
+def test_public_names_are_unique_across_the_library():
+    """Issue 15: a name means one thing everywhere (compact's search space is ArchSpace, not SearchSpace)."""
+    import importlib
+    import pkgutil
+
+    import companion
+    from companion import decomposition
+    others = {}
+    for info in pkgutil.walk_packages(companion.__path__, "companion."):
+        if info.name.split(".")[1] in ("compact", "decomposition"):
+            continue
+        try:
+            others[info.name] = importlib.import_module(info.name)
+        except ImportError:
+            continue
+    for pkg in (C, decomposition):
+        for name in pkg.__all__:
+            for modname, mod in others.items():
+                if hasattr(mod, name):
+                    assert getattr(mod, name) is getattr(pkg, name), f"{pkg.__name__}.{name} vs {modname}.{name}"
+
+
 def test_latency_ms_is_positive_and_restores_threads():
     threads = torch.get_num_threads()
     ms = C.latency_ms(nn.Conv2d(4, 4, 3), (1, 4, 8, 8), repeats=3, warmup=1, threads=1)
@@ -314,7 +347,7 @@ def test_exercise_solutions_pass_and_wrong_answers_fail(capsys):
     exercises.check("ch2.dwsep_macs", 56 * 56 * 64 * 9 + 56 * 56 * 64 * 128)
     exercises.check("ch2.fire_params", 96 * 16 + 16 + 16 * 64 + 64 + 16 * 64 * 9 + 64)
     exercises.check("ch2.unshuffle", lambda x, g: C.channel_shuffle(x, x.shape[1] // g))
-    exercises.check("ch2.width_for_budget", C._width_for_budget())
+    exercises.check("ch2.width_for_budget", C._exercises._width_for_budget())
     assert capsys.readouterr().out.count("correct!") == 4
     exercises.check("ch2.dwsep_macs", None)
     assert "not answered yet" in capsys.readouterr().out
@@ -332,7 +365,7 @@ def test_exercise_solutions_pass_and_wrong_answers_fail(capsys):
 
 @pytest.mark.parametrize("call,match", [
     (lambda: C.conv_cost(6, 4, 8, 8, groups=4), "not divisible by groups"),
-    (lambda: C.conv_cost(0, 4, 8, 8), "positive int"),
+    (lambda: C.conv_cost(0, 4, 8, 8), r"c_in must be in \[1, inf\], got 0"),
     (lambda: C.conv_cost(4, 4, 2, 2, k=5, pad=0), "does not fit"),
     (lambda: C.channel_shuffle(torch.zeros(1, 6, 2, 2), 4), "not divisible by groups"),
     (lambda: C.channel_shuffle(torch.zeros(6), 2), "channel dimension"),
@@ -350,9 +383,9 @@ def test_exercise_solutions_pass_and_wrong_answers_fail(capsys):
     (lambda: C.ArchConfig("dwsep", width=0), "width multiplier"),
     (lambda: C.ArchConfig("dwsep", depth=0), "depth"),
     (lambda: C.ArchConfig("shuffle", groups=3), "divisible by groups"),
-    (lambda: C.search(fake_score, strategy="grid"), "strategy"),
-    (lambda: C.search(fake_score, mac_budget=0), "mac_budget"),
-    (lambda: C.SearchSpace(widths=(0.5, -1.0)), "width multiplier"),
+    (lambda: C.search_architectures(fake_score, strategy="grid"), "strategy"),
+    (lambda: C.search_architectures(fake_score, mac_budget=0), "mac_budget"),
+    (lambda: C.ArchSpace(widths=(0.5, -1.0)), "width multiplier"),
     (lambda: C.pareto_front([1, 2], [1]), "differ in length"),
     (lambda: C.pareto_front([1, float("nan")], [1, 2]), "NaN"),
     (lambda: C.make_divisible(0), "value"),
@@ -373,7 +406,7 @@ def test_bad_input_value_errors(call, match):
     lambda: C.cost_by_kind("alexnet"),
     lambda: C.CompactCNN({"block": "dwsep"}),
     lambda: C.train_compact("dwsep"),
-    lambda: C.search("accuracy"),
+    lambda: C.search_architectures("accuracy"),
     lambda: C.sample_arch(0),
     lambda: C.latency_ms("conv", (1, 1, 4, 4)),
 ])
@@ -387,13 +420,17 @@ def test_bad_input_type_errors(call):
 def test_train_compact_cache_key_holds_every_hyper_parameter(monkeypatch):
     from companion import train
     seen = []
-    monkeypatch.setattr(train, "cached_model", lambda spec, make, fit, name: seen.append((spec, name)) or make())
+    monkeypatch.setattr(train, "cached_model", lambda spec, make, fit, *, name, code=(): seen.append((spec, name, code))
+                        or make())
     cfg = C.ArchConfig("fire", 0.75, 2)
     C.train_compact(cfg, epochs=3, lr=1e-3, batch_size=32, weight_decay=0.0, shift_px=0, seed=5)
-    spec, name = seen[0]
+    spec, name, code = seen[0]
     assert name == "compact" and spec["compact"] == {f: getattr(cfg, f) for f in spec["compact"]}
     assert spec["train"] == dict(epochs=3, lr=1e-3, batch_size=32, weight_decay=0.0, shift_px=0, seed=5)
-    assert spec["arch_version"] == C.ARCH_VERSION
+    # no hand-bumped version: the recipe's and the layout's source are fingerprinted instead
+    assert "arch_version" not in spec and not hasattr(C, "ARCH_VERSION")
+    assert C.train_compact in code and C.CompactCNN in code and C.ArchConfig in code and C.InvertedResidual in code
+    train.canonical_json(spec)
 
 
 def test_run_search_is_cached_under_a_complete_key(monkeypatch):
@@ -401,22 +438,22 @@ def test_run_search_is_cached_under_a_complete_key(monkeypatch):
     seen = []
     fake_rows = [{"config": {"block": "dwsep", "width": 1.0, "depth": 1, "expansion": 2, "groups": 2,
                              "squeeze_ratio": 0.25}, "params": 1, "macs": 2, "score": 50.0}]
-    monkeypatch.setattr(train, "cached_result", lambda spec, compute, name: seen.append(spec) or fake_rows)
+    monkeypatch.setattr(train, "cached_result", lambda spec, compute, *, name, code=(): seen.append(spec) or fake_rows)
     out = C.run_search(n_candidates=3, mac_budget=10**6, proxy_epochs=1, strategy="random", seed=2)
     assert out == [C.Candidate(C.ArchConfig("dwsep", 1.0, 1), 1, 2, 50.0)]
     nas = seen[0]["nas"]
     assert (nas["n_candidates"], nas["mac_budget"], nas["proxy_epochs"], nas["strategy"], nas["seed"]) == (
         3, 10**6, 1, "random", 2)
-    assert nas["space"]["widths"] == C.SearchSpace().widths
+    assert nas["space"]["widths"] == C.ArchSpace().widths
 
 
 def test_proxy_score_refuses_the_test_split():
     with pytest.raises(ValueError, match="test split"):
-        C.proxy_score(C.ArchConfig(), split="test")
+        C.arch_proxy_score(C.ArchConfig(), split="test")
 
 
 def test_training_thread_count_is_fixed_and_restored():
     before = torch.get_num_threads()
-    with C._num_threads(C.TRAIN_THREADS):
+    with C.networks._num_threads(C.TRAIN_THREADS):
         assert torch.get_num_threads() == C.TRAIN_THREADS
     assert torch.get_num_threads() == before

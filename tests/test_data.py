@@ -134,3 +134,107 @@ def test_cifar_reader(tmp_path):
     assert x.shape == (4, 3, 32, 32) and float(x.max()) <= 1.0 and y.tolist() == [0, 1, 2, 3]
     with pytest.raises(FileNotFoundError):
         data.load_cifar10(tmp_path, "train")
+
+
+# --- hostile and malformed files (issue 13): the readers must refuse them with a clear error -----
+
+def _cifar_batch(n=4, labels=None, protocol=pickle.HIGHEST_PROTOCOL, **extra):
+    rng = np.random.default_rng(3)
+    batch = {b"batch_label": b"testing batch 1 of 1", b"data": rng.integers(0, 256, size=(n, 3072)).astype(np.uint8),
+             b"labels": list(range(n)) if labels is None else labels,
+             b"filenames": [f"img_{i}.png".encode() for i in range(n)], **extra}
+    return pickle.dumps(batch, protocol=protocol)
+
+
+@pytest.mark.parametrize("protocol", [3, 4, 5])  # real batches: Python 2 protocol 2 (no _codecs)
+def test_cifar_reader_accepts_real_batch_layout_every_protocol(tmp_path, protocol):
+    (tmp_path / "test_batch").write_bytes(_cifar_batch(6, protocol=protocol))
+    x, y = data.load_cifar10(tmp_path, "test")
+    assert x.shape == (6, 3, 32, 32) and x.dtype == torch.float32 and y.tolist() == list(range(6))
+
+
+class _Evil:
+    """Unpickling this calls os.system (what an unrestricted pickle.load would do)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_cifar_reader_refuses_code_in_pickle(tmp_path):
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [0], b"x": _Evil(marker)})
+    (tmp_path / "test_batch").write_bytes(payload)
+    with pytest.raises(ValueError, match=r"not a CIFAR-10 python batch.*refusing to load global (posix|os|nt)\.system"):
+        data.load_cifar10(tmp_path, "test")
+    assert not marker.exists()  # nothing ran
+
+
+@pytest.mark.parametrize("module,name", [("builtins", "eval"), ("subprocess", "Popen"), ("numpy", "load"),
+                                         ("numpy.lib.npyio", "load"), ("builtins", "getattr")])
+def test_cifar_unpickler_allows_only_array_reconstruction(module, name):
+    import io
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        data._CifarUnpickler(io.BytesIO(b"")).find_class(module, name)
+
+
+@pytest.mark.parametrize("batch,match", [
+    ({b"data": np.zeros((4, 3072), np.uint8), b"labels": [0, 1, 2]}, "4 images but 3 labels"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}, r"labels must lie in 0\.\.9"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [-1, 3]}, r"labels must lie in 0\.\.9"),
+    ({b"data": np.zeros((2, 3072), np.float32), b"labels": [0, 1]}, r"uint8 array of shape \[N, 3072\]"),
+    ({b"data": np.zeros((2, 1024), np.uint8), b"labels": [0, 1]}, r"uint8 array of shape \[N, 3072\]"),
+    ({b"data": [[0] * 3072], b"labels": [0]}, "got a list"),
+    ({b"labels": [0]}, "no 'data' entry"),
+    ({b"data": np.zeros((1, 3072), np.uint8), b"labels": ["cat"]}, "list of ints"),
+    ([1, 2, 3], "is a dict"),
+])
+def test_cifar_reader_validates_contents(tmp_path, batch, match):
+    (tmp_path / "test_batch").write_bytes(pickle.dumps(batch))
+    with pytest.raises(ValueError, match=match):
+        data.load_cifar10(tmp_path, "test")
+
+
+def test_cifar_reader_truncated_pickle(tmp_path):
+    (tmp_path / "test_batch").write_bytes(_cifar_batch(3)[:100])
+    with pytest.raises(ValueError, match="CIFAR-10"):
+        data.load_cifar10(tmp_path, "test")
+
+
+@pytest.mark.parametrize("raw,match", [
+    (b"\x00\x00\x08", "magic"),                                   # shorter than the 4-byte magic
+    (b"\x00\x00\x08\x03" + struct.pack(">I", 2), "truncated IDX header"),  # 3 dims, 1 size given
+    (b"\x00\x00\x08\x00", "dimensions"),
+    (b"\x00\x00\x07\x01" + struct.pack(">I", 1) + b"\x00", "type code 0x07"),
+    (b"\x00\x00\x08\x01" + struct.pack(">I", 3) + b"\x00\x01\x02\x03", "trailing bytes"),
+    (b"\x00\x00\x0c\x01" + struct.pack(">I", 2) + b"\x00" * 6, "truncated"),   # int32: needs 8 bytes
+    (b"\x00\x00\x08\x02" + struct.pack(">II", 2 ** 31, 2 ** 31) + b"\x00", "truncated"),  # huge dims
+])
+def test_idx_header_errors(tmp_path, raw, match):
+    (tmp_path / "f").write_bytes(raw)
+    with pytest.raises(ValueError, match=match):
+        data.read_idx(tmp_path / "f")
+
+
+def test_idx_corrupt_gzip(tmp_path):
+    (tmp_path / "f.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+    with pytest.raises(ValueError, match="gzip"):
+        data.read_idx(tmp_path / "f.gz")
+
+
+def test_full_mnist_reader_rejects_bad_labels_and_counts(tmp_path):
+    imgs = np.zeros((3, 28, 28), np.uint8)
+    _write_idx(tmp_path / "t10k-images-idx3-ubyte", imgs)
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.array([0, 1, 12], np.uint8))
+    with pytest.raises(ValueError, match=r"labels must lie in 0\.\.9"):
+        data.load_mnist_idx(tmp_path, "test")
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.array([0, 1], np.uint8))
+    with pytest.raises(ValueError, match="3 images but 2 labels"):
+        data.load_mnist_idx(tmp_path, "test")
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.array([0, 1, 2], np.uint8))
+    _write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((3, 28), np.uint8))
+    with pytest.raises(ValueError, match=r"shape \[N, 28, 28\]"):
+        data.load_mnist_idx(tmp_path, "test")

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 from torch import nn
 
-from companion import decomposition as d, exercises, metrics
+from companion import decomposition as d, exercises, metrics, models
 
 torch.set_default_dtype(torch.float32)
 
@@ -290,7 +290,7 @@ def test_exercises_registered_and_solvable():
     (lambda: d.tt_matrix(torch.randn(12, 20), (4, 5), (3, 4), (2, 2, 1)), "boundary"),
     (lambda: d.tt_matrix(torch.randn(12, 20), (4, 5), (12,), 2), "same length"),
     (lambda: d.TTLinear((2, 2), (2, 2), 2)(torch.randn(3, 5)), "features"),
-    (lambda: d.decompose(nn.Sequential(nn.Linear(2, 2)), {"fc9": d.SVD(rank=1)}), "no layer"),
+    (lambda: d.decompose(nn.Sequential(nn.Linear(2, 2)), {"fc9": d.SVD(rank=1)}), r"unknown layer name\(s\) \['fc9'\]; layers of this model: \['0'\]"),
     (lambda: d.decompose(nn.Sequential(nn.Linear(2, 2)), {"0": d.CP(1)}), "expected nn.Conv2d"),
     (lambda: d.decompose(nn.Sequential(nn.Linear(2, 2)), {"0": "svd"}), "plan entries"),
     (lambda: d.CPConv2d.from_conv(nn.Conv2d(4, 4, 3, groups=2), 2), "groups=1"),
@@ -342,17 +342,44 @@ def test_tucker2_chain_equals_reconstructed_conv_property(c_in, c_out, k, stride
         c_out, c_in, k, k, *ranks, (6, 5), tuple(ref.shape[-2:]))
 
 
-def test_rank_sweep_full_rank_keeps_baseline():
+def _uncached(monkeypatch, seen):
+    """Run cached recipes without touching the user's cache, recording what they would be keyed by."""
     from companion import train
+
+    def cached_result(spec, compute, *, name, parents=(), code=()):
+        seen.append({"spec": spec, "name": name, "parents": list(parents), "code": list(code)})
+        train.canonical_json(spec)  # the spec must be plain JSON
+        return compute()
+    monkeypatch.setattr(train, "cached_result", cached_result)
+
+
+def test_rank_sweep_full_rank_keeps_baseline(monkeypatch):
+    from companion import train
+    seen = []
+    _uncached(monkeypatch, seen)
     rows = d.rank_sweep("lenet300", "fc2", "svd", [100, 10])
-    assert rows[0]["error"] < 1e-5
+    assert isinstance(rows, d.SweepRows) and isinstance(rows[0], d.RankSweepRow)
+    assert rows[0]["error"] < 1e-5 and rows[0].error == rows[0]["error"]
     assert rows[0]["accuracy"] == train.evaluate(train.baseline("lenet300"))
     assert rows[1]["params"] == d.svd_params(100, 300, 10) + 100 and rows[1]["dense_params"] == 30100
+    frame = rows.to_frame()
+    assert list(frame.columns) == ["rank", "error", "params", "macs", "dense_params", "dense_macs", "accuracy"]
+    assert list(frame["rank"]) == [100, 10]
+    (entry,) = seen
+    assert entry["spec"]["rank_sweep"] == {"model": "lenet300", "layer": "fc2", "method": "svd", "ranks": [100, 10],
+                                           "kw": {}, "seed": 0}
+    assert entry["parents"] == [train.baseline_key("lenet300")] and d.rank_sweep in entry["code"]
+    with pytest.raises(KeyError, match="fields"):
+        rows[0]["acc"]
     with pytest.raises(ValueError, match="method"):
         d.rank_sweep("lenet300", "fc2", "qr", [1])
+    with pytest.raises(ValueError, match="unknown layer"):
+        d.rank_sweep("lenet300", "fc9", "svd", [1])
 
 
-def test_budget_sweep_without_finetuning():
+def test_budget_sweep_without_finetuning(monkeypatch):
+    seen = []
+    _uncached(monkeypatch, seen)
     rows = d.budget_sweep("lenet300", [4], skip=("fc3",), finetune=[], progress=False)
     (row,) = rows
     assert math.isnan(row["acc_after"]) and 0 <= row["acc_before"] <= 100
@@ -360,3 +387,90 @@ def test_budget_sweep_without_finetuning():
     assert row["params"] == (d.svd_params(300, 784, 54) + 300 + d.svd_params(100, 300, 18) + 100 + 1010)
     assert row["plan"] == {"fc1": "SVD(rank=54, energy=None, compression=None)",
                            "fc2": "SVD(rank=18, energy=None, compression=None)"}
+    assert row.ratio == 4 and isinstance(row.ratio, int)  # kept as given: the chapter prints it
+    assert seen[0]["spec"]["budget_sweep"]["finetune"] == [] and seen[0]["spec"]["budget_sweep"]["seed"] == 0
+    assert list(rows.to_frame().columns)[:2] == ["ratio", "conv"]
+
+
+def test_finetuned_key_holds_seed_and_code_and_seed0_is_the_book_baseline(monkeypatch):
+    from companion import train
+    calls = []
+    monkeypatch.setattr(train, "baseline", lambda name, seed=0, progress=True: calls.append(("baseline", seed))
+                        or models.build(name))
+    monkeypatch.setattr(train, "cached_model", lambda spec, make, fit, *, name, code=(), parents=():
+                        calls.append(("cached", spec, name, list(code))) or make())
+    plan = {"fc1": d.SVD(rank=4)}
+    d.finetuned("lenet300", plan, epochs=1, progress=False)
+    d.finetuned("lenet300", plan, epochs=1, seed=3, progress=False)
+    (_, spec0, name, code), (_, spec3, _, _) = [c for c in calls if c[0] == "cached"]
+    assert name == "ch3-lenet300" and d.finetuned in code and d.decompose in code
+    assert spec0["seed"] == 0 and spec3["seed"] == 3 and "v" not in spec0
+    assert spec0["plan"] == {"fc1": {"type": "SVD", "rank": 4, "energy": None, "compression": None}}
+    assert [c for c in calls if c[0] == "baseline"] == [("baseline", 0), ("baseline", 3)]
+    train.canonical_json(spec0)
+    with pytest.raises(TypeError, match="seed"):
+        d.finetuned("lenet300", plan, seed=1.5)
+
+
+# --- issue 13: padding modes other than zeros -----------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("spec", [d.CP(2, n_iter_max=5), d.Tucker2(2, 2), d.Tucker2(energy=0.9)])
+def test_decompose_refuses_non_zero_padding_modes(mode, spec):
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, padding_mode=mode))
+    with pytest.raises(ValueError, match=rf"^0: padding_mode='{mode}' cannot be decomposed.*allowed: 'zeros'"):
+        d.decompose(model, {"0": spec})
+
+
+def test_from_conv_refuses_non_zero_padding_modes():
+    conv = nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect")
+    with pytest.raises(ValueError, match="padding_mode='reflect'"):
+        d.Tucker2Conv2d.from_conv(conv, (4, 3))
+    with pytest.raises(ValueError, match="padding_mode='reflect'"):
+        d.CPConv2d.from_conv(conv, 2)
+    d.Tucker2Conv2d.from_conv(nn.Conv2d(3, 4, 3, padding=1, padding_mode="zeros"), (4, 3))  # the allowed mode
+
+
+# --- oracle: every factorized layer at full rank is the dense layer it came from --------------------
+
+def _exact_cp_conv():
+    conv = nn.Conv2d(4, 5, (3, 2), stride=(2, 1), padding=(1, 1))
+    g = _gen(7)
+    with torch.no_grad():  # a kernel of CP rank 3 exactly: rank-3 CP is then full rank for it
+        conv.weight.copy_(d.cp_reconstruct([torch.randn(n, 3, generator=g) for n in (5, 4, 3, 2)]))
+    return conv, d.CPConv2d.from_conv(conv, 3, n_iter_max=500), torch.randn(2, 4, 9, 8, generator=g)
+
+
+def _full_tucker():
+    conv = nn.Conv2d(4, 6, (3, 5), stride=(1, 2), padding=(2, 1))
+    return conv, d.Tucker2Conv2d.from_conv(conv, (6, 4)), torch.randn(2, 4, 9, 10, generator=_gen(8))
+
+
+def _full_svd():
+    lin = nn.Linear(12, 7)
+    return lin, d.LowRankLinear.from_linear(lin, 7), torch.randn(5, 12, generator=_gen(9))
+
+
+def _full_tt():
+    lin = nn.Linear(12, 6)
+    full = d.tt_max_ranks((3, 4), (2, 3))
+    return lin, d.TTLinear.from_linear(lin, (3, 4), (2, 3), full), torch.randn(5, 12, generator=_gen(10))
+
+
+@pytest.mark.parametrize("case", [_exact_cp_conv, _full_tucker, _full_svd, _full_tt])
+def test_full_rank_factorized_layer_equals_dense_oracle(case):
+    dense, small, x = case()
+    torch.testing.assert_close(small(x), dense(x), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(small.dense_weight(), dense.weight.reshape(small.dense_weight().shape), atol=1e-4,
+                               rtol=1e-4)
+
+
+# --- timing wrappers -----------------------------------------------------------------------------------
+
+def test_speedup_range_is_ordered_and_restores_modes():
+    dense, small = nn.Linear(64, 64), nn.Sequential(nn.Linear(64, 4), nn.Linear(4, 64)).train()
+    r = d.speedup_range(dense, small, (1, 64), rounds=3, repeats=2)
+    assert 0 < r.low <= r.median <= r.high and r.dense_ms > 0 and r.small_ms > 0
+    assert small.training and dense.training
+    with pytest.raises(ValueError, match="rounds"):
+        d.speedup_range(dense, small, (1, 64), rounds=0)

@@ -143,7 +143,7 @@ def test_prune_again_is_monotone_and_reuses_parametrization():
 
 def test_prune_bad_inputs():
     model = models.build("lenet300", seed=0)
-    with pytest.raises(ValueError, match="unknown layer 'fc9'"):
+    with pytest.raises(ValueError, match=r"unknown layer.*'fc9'.*\['fc1', 'fc2', 'fc3'\]"):
         sp.prune_(model, {"fc9": 0.5})
     with pytest.raises(ValueError, match="unknown layer"):
         sp.prune_(model, 0.5, layers=["conv1"])
@@ -195,8 +195,15 @@ def test_iterative_and_gradual_prune_reach_targets(monkeypatch):
     hist = sp.iterative_prune(model, {"fc1": 0.9, "fc2": 0.5}, steps=2, epochs_per_step=1, progress=False)
     assert len(hist) == 2 and hist[-1]["sparsity"]["fc1"] == pytest.approx(0.9)
     assert sp.layer_sparsities(model)["fc1"] == pytest.approx(0.9, abs=1e-5)
+    # typed rows that still read like the dicts they replaced, and a frame with one column per layer
+    assert all(isinstance(r, sp.PruneRound) for r in hist) and hist[0].step == 1
+    assert hist[-1].ratio == pytest.approx(sp.weight_ratio(model))
+    frame = hist.to_frame()
+    assert list(frame.columns) == ["step", "sparsity.fc1", "sparsity.fc2", "ratio", "acc_pruned", "acc_retrained"]
+    assert frame["sparsity.fc1"].iloc[-1] == pytest.approx(0.9)
     model = models.build("lenet300", seed=0)
-    log = sp.gradual_prune(model, 0.8, epochs=2, frequency=1, progress=False)
+    log = sp.gradual_prune_(model, 0.8, epochs=2, frequency=1, progress=False)
+    assert all(isinstance(r, sp.GradualStep) for r in log)
     assert log[0]["sparsity"]["fc1"] < log[-1]["sparsity"]["fc1"]
     assert all(v == pytest.approx(0.8, abs=1e-4) for v in sp.layer_sparsities(model).values())
 
@@ -448,7 +455,7 @@ def test_recipes_reject_bad_arguments():
 
 def test_pruned_model_is_cached_and_baked(tmp_cache, monkeypatch):
     from companion import train
-    monkeypatch.setattr(train, "baseline", lambda name, progress=True: models.build(name, seed=0))
+    monkeypatch.setattr(train, "baseline", lambda name, seed=0, progress=True: models.build(name, seed=seed))
     m = sp.pruned_model("lenet300", {"fc1": 0.9}, method="one-shot", epochs=0, progress=False)
     assert sp.masks(m) == {} and sp.layer_sparsities(m)["fc1"] == pytest.approx(0.9, abs=1e-5)
     again = sp.pruned_model("lenet300", {"fc1": 0.9}, method="one-shot", epochs=0, progress=False)
@@ -458,5 +465,11 @@ def test_pruned_model_is_cached_and_baked(tmp_cache, monkeypatch):
 
 def test_docstring_examples():
     import doctest
-    result = doctest.testmod(sp, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted >= 4
+    import importlib
+    attempted = 0
+    for mod in ("masks", "schedules", "structured", "analysis", "formats"):
+        result = doctest.testmod(importlib.import_module(f"companion.sparsity.{mod}"),
+                                 optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0, mod
+        attempted += result.attempted
+    assert attempted >= 8

@@ -16,13 +16,17 @@ Accelergy, the timing of SCALE-Sim). For one GEMM of ``groups`` x ``[M, K] @ [K,
    duplicates) plus refetch — the streamed operand (ifmap for OS/WS, filter for IS) is read
    once per column fold when it does not fit its buffer. Partial sums never spill: when a
    WS/IS fold's partial sums do not fit the ofmap buffer, the streamed dimension is cut into
-   ``tiles`` that do, each paying the fold's fill/drain again (``tiles = 1`` whenever the
-   buffer is large enough, as in the SCALE-Sim comparison).
+   ``tiles`` that do, each extra tile paying the fold's fill/drain again. Those cycles are
+   **not** in ``cycles`` (which stays SCALE-Sim's compute count whatever the buffer sizes) but
+   in ``stall_cycles = groups · folds · (tiles − 1) · (fold_cycles(1) − 1)``; ``tiles = 1`` and
+   ``stall_cycles = 0`` whenever the buffer holds a fold's partial sums.
 5. **Energy** (pJ, :mod:`.energy`): MAC (only MACs with two non-zero operands: a dense array
    *gates* zeros, saving energy but not time), array (two neighbour hops and one register
    access per executed MAC slot), buffer (SRAM bits), DRAM (bits).
-6. **Latency**: ``max(compute cycles, DRAM bits / bandwidth)`` — a roofline point; compute
-   and transfers are assumed to overlap perfectly (double buffering).
+6. **Latency**: ``latency_cycles = max(cycles + stall_cycles, memory_cycles)`` with
+   ``memory_cycles = DRAM bytes / bandwidth`` — a roofline point; compute and transfers are
+   assumed to overlap perfectly (double buffering), so a compute-bound layer has
+   ``latency_cycles = cycles + stall_cycles``.
 
 What it does not capture (stated in the chapter): bank conflicts, NoC contention, control and
 leakage energy, the exact sparse dataflows of EIE/SCNN (Cartesian products, accumulator
@@ -47,9 +51,12 @@ ENERGY_LEVELS = ("dram", "buffer", "array", "mac")
 class LayerReport:
     """Cost of one workload on one architecture (see the module docstring for the model).
 
-    ``cycles``: compute cycles (SCALE-Sim's count + 1, see :attr:`scalesim_cycles`);
-    ``latency_cycles = max(cycles, memory_cycles)``; ``utilization`` = executed MAC slots /
-    (R·C·cycles); energies in pJ per level, ``energy_pj`` their sum.
+    ``cycles``: compute cycles exactly as SCALE-Sim v3 counts them for any buffer size
+    (its printed value + 1, see :attr:`scalesim_cycles`); ``stall_cycles``: the extra
+    fill/drain of the ``tiles`` a too-small ofmap buffer forces (0 when it is large enough);
+    ``latency_cycles = max(cycles + stall_cycles, memory_cycles)``; ``utilization`` = executed
+    MAC slots / (R·C·cycles), SCALE-Sim's compute utilisation; energies in pJ per level,
+    ``energy_pj`` their sum.
     """
 
     name: str
@@ -85,6 +92,7 @@ class LayerReport:
     energy_mac_pj: float
     scalesim_ofmap_writes: int = 0
     tiles: int = 1
+    stall_cycles: int = 0
     gemms: int = 1
     parts: tuple = ()
 
@@ -128,7 +136,7 @@ class LayerReport:
     @property
     def bound(self) -> str:
         """``"compute"`` or ``"memory"``: which side of the roofline sets the latency."""
-        return "memory" if self.memory_cycles > self.cycles else "compute"
+        return "memory" if self.memory_cycles > self.cycles + self.stall_cycles else "compute"
 
     @property
     def intensity_ops_per_byte(self) -> float:
@@ -143,7 +151,8 @@ class LayerReport:
     def __str__(self) -> str:
         share = ", ".join(f"{k} {100 * v / self.energy_pj:.0f}%" for k, v in self.energy_breakdown.items())
         return (f"{self.name or 'layer'} [{self.dataflow.upper()} {self.engine}]: {self.cycles:,} cycles "
-                f"({self.groups * self.row_folds * self.col_folds} folds), utilisation {100 * self.utilization:.1f}%, "
+                f"({self.groups * self.row_folds * self.col_folds} folds"
+                f"{f', + {self.stall_cycles:,} stall cycles' if self.stall_cycles else ''}), utilisation {100 * self.utilization:.1f}%, "
                 f"{self.bound}-bound, {self.energy_pj / 1e6:.3f} µJ ({share})")
 
     def as_dict(self) -> dict:
@@ -187,8 +196,9 @@ def _evaluate_gemm(arch: Architecture, g: Gemm) -> LayerReport:
 
     # 2. mapping: WS / IS keep a fold's partial sums (M x C or C x N at psum_bits) in the ofmap
     #    buffer while the row folds accumulate; when they do not fit, the streamed dimension is
-    #    cut into `tiles` pieces that do — each piece pays the fold's fill/drain again and
-    #    re-reads the stationary operand from SRAM (a mapper's choice; no partial sums spill).
+    #    cut into `tiles` pieces that do — each extra piece pays the fold's fill/drain again
+    #    (stall_cycles, kept apart from SCALE-Sim's compute cycles) and re-reads the stationary
+    #    operand from SRAM (a mapper's choice; no partial sums spill).
     Sr, Sc, T = dfm.spatial_dims(df, g.M, K_eff, g.N)
     fr, fc = -(-Sr // R), -(-Sc // C)
     tiles = 1
@@ -198,7 +208,8 @@ def _evaluate_gemm(arch: Architecture, g: Gemm) -> LayerReport:
     scale = dfm.precision_time_factor(arch.engine, w_bits, a_bits, arch.base_bits)
     T_eff = max(1, math.ceil(T * scale - 1e-9))
     overhead = dfm.fold_cycles(df, 1, R, C) - 1
-    cycles = g.groups * fr * fc * (T_eff + tiles * overhead)
+    cycles = g.groups * fr * fc * (T_eff + overhead)
+    stall_cycles = g.groups * fr * fc * (tiles - 1) * overhead
     map_eff = (Sr / (fr * R)) * (Sc / (fc * C))
 
     # 3. SRAM accesses (words) and bits
@@ -236,8 +247,9 @@ def _evaluate_gemm(arch: Architecture, g: Gemm) -> LayerReport:
         macs=g.macs, nonzero_macs=g.macs * d_w * d_a, executed_macs=executed, row_folds=fr, col_folds=fc,
         cycles=cycles, mapping_efficiency=map_eff, sram_ifmap_reads=ifr, sram_filter_reads=flr,
         sram_ofmap_writes=ofw, sram_psum_reads=psum_rd, sram_bits=sram_bits, dram_ifmap_bits=dram_if,
-        dram_filter_bits=dram_fl, dram_ofmap_bits=dram_of, tiles=tiles, gemms=g.groups,
-        memory_cycles=memory_cycles, latency_cycles=max(cycles, memory_cycles), pes=arch.pes,
+        dram_filter_bits=dram_fl, dram_ofmap_bits=dram_of, tiles=tiles, stall_cycles=stall_cycles,
+        gemms=g.groups, memory_cycles=memory_cycles, latency_cycles=max(cycles + stall_cycles, memory_cycles),
+        pes=arch.pes,
         clock_ghz=arch.clock_ghz, energy_dram_pj=e_dram, energy_buffer_pj=e_buffer, energy_array_pj=e_array,
         energy_mac_pj=e_mac,
         scalesim_ofmap_writes=ofw + (g.groups * fr * fc * (R + C) if df == "os" else 0))
@@ -245,7 +257,7 @@ def _evaluate_gemm(arch: Architecture, g: Gemm) -> LayerReport:
 
 _SUMMED = ("macs", "nonzero_macs", "executed_macs", "cycles", "sram_ifmap_reads", "sram_filter_reads",
            "sram_ofmap_writes", "sram_psum_reads", "sram_bits", "dram_ifmap_bits", "dram_filter_bits",
-           "dram_ofmap_bits", "memory_cycles", "latency_cycles", "energy_dram_pj",
+           "dram_ofmap_bits", "memory_cycles", "latency_cycles", "stall_cycles", "energy_dram_pj",
            "energy_buffer_pj", "energy_array_pj", "energy_mac_pj", "scalesim_ofmap_writes", "gemms")
 
 
@@ -300,6 +312,11 @@ class NetworkReport:
         return self._sum("cycles")
 
     @property
+    def stall_cycles(self) -> int:
+        """Fill/drain cycles of the extra tiles small ofmap buffers force (0 with large buffers)."""
+        return self._sum("stall_cycles")
+
+    @property
     def latency_cycles(self) -> int:
         return self._sum("latency_cycles")
 
@@ -339,7 +356,8 @@ class NetworkReport:
         rows = []
         for l in self.layers:
             rows.append({"layer": l.name, "M": l.M, "K": l.K, "N": l.N, "groups": l.groups, "macs": l.macs,
-                         "cycles": l.cycles, "utilization": l.utilization,
+                         "cycles": l.cycles, "stall_cycles": l.stall_cycles, "tiles": l.tiles,
+                         "utilization": l.utilization,
                          "mapping_efficiency": l.mapping_efficiency, "latency_cycles": l.latency_cycles,
                          "bound": l.bound, "intensity_ops_per_byte": l.intensity_ops_per_byte,
                          **{f"energy_{k}_pj": v for k, v in l.energy_breakdown.items()},

@@ -8,6 +8,7 @@ SCALE-Sim needs ``numpy<2.4``, so run this script in a venv of its own (never th
 
     python3 -m venv /tmp/ssim && /tmp/ssim/bin/pip install scalesim==3.0.0 "numpy<2.4"
     /tmp/ssim/bin/python data/scalesim/make_reference.py            # writes reference.csv
+    /tmp/ssim/bin/python data/scalesim/make_reference.py --buffer-sweep   # writes buffer_sweep.csv
 
 Pitfalls it handles (see the project's TOOLING notes): every topology row ends with a comma;
 a layout file must exist even though no custom layout is used; the simulator writes large
@@ -59,9 +60,9 @@ run_name = ref
 [architecture_presets]
 ArrayHeight:    {rows}
 ArrayWidth:     {cols}
-IfmapSramSzkB:    4096
-FilterSramSzkB:   4096
-OfmapSramSzkB:    4096
+IfmapSramSzkB:    {buffer_kb}
+FilterSramSzkB:   {buffer_kb}
+OfmapSramSzkB:    {buffer_kb}
 IfmapOffset:    0
 FilterOffset:   10000000
 OfmapOffset:    20000000
@@ -106,12 +107,14 @@ def _read_report(path: Path) -> list[list[str]]:
     return rows
 
 
-def simulate(kind: str, layers: list[tuple], rows: int, cols: int, dataflow: str) -> list[dict]:
-    """Run SCALE-Sim on ``layers`` (all of one kind) for one array; one dict per layer."""
+def simulate(kind: str, layers: list[tuple], rows: int, cols: int, dataflow: str,
+             buffer_kb: int = 4096) -> list[dict]:
+    """Run SCALE-Sim on ``layers`` (all of one kind) for one array, every SRAM ``buffer_kb``
+    kilobytes; one dict per layer."""
     from scalesim.scale_sim import scalesim
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        (tmp / "cfg.cfg").write_text(CONFIG.format(rows=rows, cols=cols, dataflow=dataflow))
+        (tmp / "cfg.cfg").write_text(CONFIG.format(rows=rows, cols=cols, dataflow=dataflow, buffer_kb=buffer_kb))
         topo = tmp / "topo.csv"
         with open(topo, "w") as f:
             if kind == "conv":
@@ -168,6 +171,26 @@ FIELDS = ["kind", "name", "in_h", "in_w", "kernel_h", "kernel_w", "in_channels",
           "compute_util_pct", "ifmap_sram_reads", "filter_sram_reads", "ofmap_sram_writes"]
 
 
+# Issue 13: compute cycles must not depend on the buffer sizes. AlexNet conv1 (227x227x3, 11x11,
+# stride 4, 96 filters) on a 32x32 WS array with every SRAM at each size (64 KB is SCALE-Sim's
+# own small-buffer setting; 16 KB forces the model's partial-sum tiling hard). About 70 s per run.
+BUFFER_SWEEP_LAYER = ("alexnet_conv1", 227, 227, 11, 11, 3, 96, 4)
+BUFFER_SWEEP_KB = [4096, 64, 16]
+
+
+def buffer_sweep(path: Path = HERE / "buffer_sweep.csv") -> None:
+    """Write ``buffer_sweep.csv``: the reference columns plus ``buffer_kb``."""
+    rows = []
+    for kb in BUFFER_SWEEP_KB:
+        for row in simulate("conv", [BUFFER_SWEEP_LAYER], 32, 32, "ws", buffer_kb=kb):
+            rows.append({**row, "buffer_kb": kb})
+            print(f"{BUFFER_SWEEP_LAYER[0]} 32x32 ws, {kb} KB buffers: {row['total_cycles']} cycles", file=sys.stderr)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS + ["buffer_kb"], restval="")
+        w.writeheader()
+        w.writerows(rows)
+
+
 def main(path: Path = HERE / "reference.csv") -> None:
     import scalesim  # noqa: F401  (fail early with a clear message if it is missing)
     rows = []
@@ -184,4 +207,7 @@ def main(path: Path = HERE / "reference.csv") -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "reference.csv")
+    if sys.argv[1:2] == ["--buffer-sweep"]:  # only the (slow) buffer-size table
+        buffer_sweep()
+    else:
+        main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "reference.csv")

@@ -1,5 +1,8 @@
 """A workload beyond CNNs: a recurrent network that reads MNIST row by row (sequential MNIST).
 
+Chapter 8 (notebook ``08_discussion``, "testing workloads"); formerly ``companion.workloads``,
+renamed so that it is not confused with the accelerator's :mod:`companion.accelerator.workload`.
+
 After the survey's discussion of *testing workloads*: almost every compression paper reports
 CNNs on images, while recurrent networks (speech, language) spend their time in a different
 place — the same gate matrices are multiplied 28 times per image, once per time step, and the
@@ -34,7 +37,7 @@ from torch import nn
 from . import train
 
 __all__ = ["Recurrence", "RowRNN", "SeqConfig", "SEQ_BASELINE", "build_row_rnn", "seq_baseline",
-           "gate_layers", "recurrent_macs", "DEFAULT_SWEEP", "compress", "compression_sweep"]
+           "gate_layers", "recurrent_macs", "DEFAULT_SWEEP", "METHOD_KEYWORDS", "compress", "compression_sweep"]
 
 _GATES = {"gru": 3, "lstm": 4}
 
@@ -174,53 +177,77 @@ def recurrent_macs(cell: str, hidden: int, steps: int = 28, row_size: int = 28, 
 DEFAULT_SWEEP = {"prune": (0.5, 0.7, 0.9, 0.95), "quantize": (8, 4, 3, 2), "low-rank": (0.5, 0.25, 0.125)}
 
 
-def compress(model: nn.Module, method: str, level: float, layers: Sequence[str]) -> nn.Module:
-    """A compressed copy of ``model``: the named ``nn.Linear`` layers (e.g. :func:`gate_layers`)
+#: The keyword of :func:`compress` that each method of a sweep sets.
+METHOD_KEYWORDS = {"prune": "sparsity", "quantize": "bits", "low-rank": "rank_fraction"}
 
-    * ``"prune"`` — magnitude-pruned to sparsity ``level`` (``sparsity.prune_`` + ``bake_``);
-    * ``"quantize"`` — weights on a symmetric per-channel ``level``-bit grid (``quantization.quantize_weights``);
-    * ``"low-rank"`` — truncated SVD keeping ``round(level · min(m, n))`` singular values
-      (``decomposition.decompose``; at least 1) of the ``nn.Linear`` layers among ``layers``
-      (convolutions are left alone: chapter 3 factorises them with CP/Tucker instead).
+
+def compress(model: nn.Module, layers: Sequence[str], *, sparsity: float | None = None, bits: int | None = None,
+             rank_fraction: float | None = None) -> nn.Module:
+    """A compressed copy of ``model``: its named ``nn.Linear``/``nn.Conv2d`` layers (e.g.
+    :func:`gate_layers`) compressed one way, chosen by exactly one keyword:
+
+    * ``sparsity=s`` (in [0, 1)) — magnitude-pruned to sparsity ``s`` (``sparsity.prune_`` +
+      ``bake_``; chapter 5);
+    * ``bits=b`` (int, 2..32) — weights on a symmetric per-channel ``b``-bit grid
+      (``quantization.quantize_weights``; chapter 4);
+    * ``rank_fraction=f`` (in (0, 1]) — truncated SVD keeping ``max(1, round(f · min(m, n)))``
+      singular values (``decomposition.decompose``; chapter 3) of the ``nn.Linear`` layers among
+      ``layers`` (convolutions are left alone: chapter 3 factorises them with CP/Tucker instead).
 
     No fine-tuning: the one-shot sensitivity of each layer type.
+
+    >>> small = compress(build_row_rnn("gru", 8), ["ih", "rnn.hh"], bits=4)
     """
     import copy
-    from . import decomposition, quantization, sparsity
+    from . import decomposition, quantization
+    from . import sparsity as sp
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    if isinstance(layers, str) or not layers:
+    if isinstance(layers, str) or not isinstance(layers, Sequence) or not layers:
         raise ValueError(f"layers must be a non-empty list of layer names, got {layers!r}")
+    given = {k: v for k, v in (("sparsity", sparsity), ("bits", bits), ("rank_fraction", rank_fraction))
+             if v is not None}
+    if len(given) != 1:
+        raise ValueError("compress needs exactly one of sparsity= (pruning), bits= (quantization) or "
+                         f"rank_fraction= (low-rank SVD); got {sorted(given) or 'none'}")
     modules = dict(model.named_modules())
-    bad = [n for n in layers if not isinstance(modules.get(n), nn.Linear) and not isinstance(modules.get(n), nn.Conv2d)]
+    bad = [n for n in layers if not isinstance(modules.get(n), (nn.Linear, nn.Conv2d))]
     if bad:
         raise ValueError(f"layers {bad} are not Linear/Conv2d layers of the model")
-    if method == "prune":
+    if sparsity is not None:
+        if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0 <= sparsity < 1:
+            raise ValueError(f"sparsity must be a fraction in [0, 1), got {sparsity!r}")
         out = copy.deepcopy(model)
-        sparsity.prune_(out, {n: level for n in layers})
-        return sparsity.bake_(out)
-    if method == "quantize":
-        if isinstance(level, bool) or not float(level).is_integer():
-            raise ValueError(f"quantize needs an integer number of bits, got {level!r}")
-        return quantization.quantize_weights(model, int(level), scheme="symmetric", granularity="channel",
+        sp.prune_(out, {n: float(sparsity) for n in layers})
+        return sp.bake_(out)
+    if bits is not None:
+        if isinstance(bits, bool) or not isinstance(bits, int):
+            if not (isinstance(bits, float) and bits.is_integer()):
+                raise TypeError(f"bits must be an int, got {type(bits).__name__} {bits!r}")
+        if not 2 <= bits <= 32:
+            raise ValueError(f"bits must be in 2..32 (a symmetric grid), got {bits!r}")
+        return quantization.quantize_weights(model, int(bits), scheme="symmetric", granularity="channel",
                                              layers=list(layers))
-    if method == "low-rank":
-        if not 0 < level <= 1:
-            raise ValueError(f"low-rank level is the kept fraction of the rank, in (0, 1], got {level!r}")
-        plan = {n: decomposition.SVD(rank=max(1, round(level * min(modules[n].weight.shape))))
-                for n in layers if isinstance(modules[n], nn.Linear)}
-        if not plan:
-            raise ValueError(f"low-rank (SVD) applies to Linear layers; none among {list(layers)}")
-        return decomposition.decompose(model, plan)
-    raise ValueError(f"method must be 'prune', 'quantize' or 'low-rank', got {method!r}")
+    f = rank_fraction
+    if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1:
+        raise ValueError(f"rank_fraction is the kept fraction of the rank, in (0, 1], got {f!r}")
+    plan = {n: decomposition.SVD(rank=max(1, round(f * min(modules[n].weight.shape))))
+            for n in layers if isinstance(modules[n], nn.Linear)}
+    if not plan:
+        raise ValueError(f"rank_fraction (SVD) applies to Linear layers; none among {list(layers)}")
+    return decomposition.decompose(model, plan)
 
 
 def compression_sweep(model: nn.Module, layers: Sequence[str], sweep: Mapping[str, Sequence[float]] | None = None,
                       *, split: str = "test") -> list[dict]:
-    """Accuracy (%) on ``split`` of :func:`compress` for every method and level of ``sweep``, and the
+    """Accuracy (%) on ``split`` of :func:`compress` for every method and level of ``sweep``
+    (``{"prune": sparsities, "quantize": bits, "low-rank": rank fractions}``), and the
     weight-storage ratio of the compressed layers (dense float32 / compressed, indices not counted:
     prune ``1/(1−s)``, quantize ``32/b``, low-rank ``mn / (r(m+n))``)."""
     sweep = dict(DEFAULT_SWEEP if sweep is None else sweep)
+    unknown = sorted(set(sweep) - set(METHOD_KEYWORDS))
+    if unknown:
+        raise ValueError(f"unknown sweep methods {unknown}; allowed: {sorted(METHOD_KEYWORDS)}")
 
     def nonzero_weights(m: nn.Module) -> int:
         return sum(int((p != 0).sum()) for n in layers
@@ -230,7 +257,7 @@ def compression_sweep(model: nn.Module, layers: Sequence[str], sweep: Mapping[st
     rows = []
     for method, levels in sweep.items():
         for level in levels:
-            small = compress(model, method, level, layers)
+            small = compress(model, layers, **{METHOD_KEYWORDS[method]: level})
             if method == "quantize":
                 ratio = 32 / level
             else:

@@ -1,10 +1,11 @@
-"""Tests of companion.workloads: the row-by-row GRU/LSTM against torch.nn.GRU/LSTM, MACs, bad input."""
+"""Tests of companion.recurrent: the row-by-row GRU/LSTM against torch.nn.GRU/LSTM, MACs, bad input."""
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 from torch import nn
 
-from companion import metrics, workloads
+from companion import metrics
+from companion import recurrent as workloads  # chapter 8 module (was companion.workloads)
 
 
 def _torch_rnn_like(model: workloads.RowRNN) -> nn.Module:
@@ -78,3 +79,56 @@ def test_bad_input():
         workloads.gate_layers(nn.Linear(2, 2))
     with pytest.raises(ValueError, match="cell must be one of"):
         workloads.SeqConfig(cell="transformer")
+
+
+# --- compress: one explicit keyword per method (issue 15: `level` used to mean three things) -------
+
+def test_compress_each_method_by_its_keyword():
+    from companion import sparsity
+    model = workloads.build_row_rnn("gru", 8)
+    layers = ["ih", "rnn.hh"]
+    pruned = workloads.compress(model, layers, sparsity=0.75)
+    assert sparsity.sparsity_of(pruned.rnn.hh.weight) == pytest.approx(0.75, abs=0.01)
+    assert torch.count_nonzero(model.rnn.hh.weight) == model.rnn.hh.weight.numel()  # the original is untouched
+    quant = workloads.compress(model, layers, bits=2)
+    assert all(len(torch.unique(row)) <= 3 for row in quant.ih.weight)  # 2-bit symmetric: {-s, 0, s} per channel
+    low = workloads.compress(model, layers, rank_fraction=0.25)
+    assert metrics.measure_macs(low) < metrics.measure_macs(model)
+    assert low(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
+
+
+@pytest.mark.parametrize("kw,err,match", [
+    ({}, ValueError, "exactly one of sparsity="),
+    ({"sparsity": 0.5, "bits": 4}, ValueError, r"exactly one.*\['bits', 'sparsity'\]"),
+    ({"sparsity": 1.0}, ValueError, r"sparsity must be a fraction in \[0, 1\)"),
+    ({"sparsity": 50}, ValueError, "sparsity must be a fraction"),
+    ({"bits": 4.5}, TypeError, "bits must be an int"),
+    ({"bits": 1}, ValueError, r"bits must be in 2\.\.32"),
+    ({"rank_fraction": 0}, ValueError, r"rank_fraction .* in \(0, 1\]"),
+    ({"rank_fraction": 2}, ValueError, "rank_fraction"),
+])
+def test_compress_rejects_ambiguous_or_bad_arguments(kw, err, match):
+    model = workloads.build_row_rnn("gru", 4)
+    with pytest.raises(err, match=match):
+        workloads.compress(model, ["ih"], **kw)
+
+
+def test_compress_old_positional_form_fails_loudly():
+    model = workloads.build_row_rnn("gru", 4)
+    with pytest.raises(TypeError):
+        workloads.compress(model, "prune", 0.5, ["ih"])
+    with pytest.raises(ValueError, match="layers"):
+        workloads.compress(model, "ih", bits=4)
+    with pytest.raises(ValueError, match="not Linear/Conv2d"):
+        workloads.compress(model, ["rnn"], bits=4)
+
+
+def test_compression_sweep_maps_methods_to_keywords(monkeypatch):
+    from companion import train
+    monkeypatch.setattr(train, "evaluate", lambda m, split="test": 50.0)
+    model = workloads.build_row_rnn("gru", 8)
+    rows = workloads.compression_sweep(model, ["ih", "rnn.hh"], {"prune": [0.5], "quantize": [4], "low-rank": [0.5]})
+    assert [(r["method"], r["level"]) for r in rows] == [("prune", 0.5), ("quantize", 4), ("low-rank", 0.5)]
+    assert rows[0]["layer_ratio"] == pytest.approx(2, rel=0.05) and rows[1]["layer_ratio"] == 8
+    with pytest.raises(ValueError, match="unknown sweep methods"):
+        workloads.compression_sweep(model, ["ih"], {"distill": [1]})
