@@ -27,7 +27,21 @@ __all__ = [
 ]
 
 #: Folder of the embedded data; ``COMPANION_DATA`` overrides it.
-DATA_DIR = Path(os.environ.get("COMPANION_DATA", Path(__file__).resolve().parent.parent / "data"))
+def _default_data_dir() -> Path:
+    """``$COMPANION_DATA``; else the repository's ``data/`` (a checkout or an editable install);
+    else the copy shipped inside the wheel as ``companion/_data`` (``pip install .``)."""
+    env = os.environ.get("COMPANION_DATA")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "data", here / "_data"):
+        if (candidate / "SHA256SUMS").is_file():
+            return candidate
+    raise FileNotFoundError(f"the embedded data was not found (looked in {here.parent / 'data'} and {here / '_data'}); "
+                            "set COMPANION_DATA to the folder holding SHA256SUMS")
+
+
+DATA_DIR = _default_data_dir()
 SPLITS = ("train", "val", "test")
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 _RESTORE = ("restore it with `git checkout -- data/` (or re-create it with "
