@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from . import exercises, models
 from .accelerator import energy as _energy
 
-__all__ = ["energy_table", "access_energy_ratios", "mac_energy_pj", "LayerCostRow", "layer_costs",
+__all__ = ["energy_table", "access_energy_ratios", "mac_pj", "LayerCostRow", "layer_costs",
            "network_summary", "arithmetic_intensity", "roofline_macs_per_s", "ridge_point",
            "energy_breakdown_pj"]
 
@@ -46,7 +46,7 @@ def _check_bits(bits, name: str = "bits") -> int:
     return bits
 
 
-def mac_energy_pj(bits: int, dtype: str = "int") -> float:
+def mac_pj(bits: int, dtype: str = "int") -> float:
     """Energy of one multiply-accumulate of two ``bits``-bit operands in pJ (45 nm).
 
     The book's single rule (:func:`companion.accelerator.energy.mac_energy_pj`): integer
@@ -108,7 +108,7 @@ def layer_costs(table: models.LayerTable | str, weight_bits: int = 32, act_bits:
     ab = _check_bits(act_bits if act_bits is not None else weight_bits, "act_bits")
     mac_bits = max(wb, ab)
     kind = dtype or ("float" if mac_bits in (16, 32) else "int")
-    e_mac = mac_energy_pj(mac_bits, kind)
+    e_mac = mac_pj(mac_bits, kind)
     t = _energy.default_energy_table()
     sram_bit, dram_bit = t.sram_pj_per_bit, t.dram_pj_per_bit
     rows = []

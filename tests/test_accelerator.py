@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from companion import exercises, metrics, models
 from companion.accelerator import (Architecture, Chain, Conv2d, Gemm, dense_cycles, effective_reduction,
-                                   evaluate, evaluate_network, folds, from_layer_spec, from_module,
+                                   evaluate_layer, evaluate_network, folds, from_layer_spec, from_module,
                                    precision_time_factor, spatial_dims)
 from companion.accelerator.energy import default_energy_table
 
@@ -27,14 +27,14 @@ densities = st.floats(0.01, 1.0)
 
 def test_one_fold_by_hand():
     g = Gemm(M=4, K=4, N=4)
-    assert evaluate(Architecture(rows=4, cols=4, dataflow="os"), g).cycles == 4 + 4 + 4 - 2
-    assert evaluate(Architecture(rows=4, cols=4, dataflow="ws"), g).cycles == 4 + 8 + 4 - 2
-    assert evaluate(Architecture(rows=4, cols=4, dataflow="is"), g).cycles == 4 + 8 + 4 - 2
+    assert evaluate_layer(Architecture(rows=4, cols=4, dataflow="os"), g).cycles == 4 + 4 + 4 - 2
+    assert evaluate_layer(Architecture(rows=4, cols=4, dataflow="ws"), g).cycles == 4 + 8 + 4 - 2
+    assert evaluate_layer(Architecture(rows=4, cols=4, dataflow="is"), g).cycles == 4 + 8 + 4 - 2
 
 
 def test_folds_by_hand():
     # M=6, K=5, N=7 on 4x4 OS: ceil(6/4)*ceil(7/4) = 4 folds of 5 + 4 + 4 - 2 = 11 cycles
-    rep = evaluate(Architecture(rows=4, cols=4, dataflow="os"), Gemm(M=6, K=5, N=7))
+    rep = evaluate_layer(Architecture(rows=4, cols=4, dataflow="os"), Gemm(M=6, K=5, N=7))
     assert (rep.row_folds, rep.col_folds, rep.cycles) == (2, 2, 44)
     assert rep.utilization == pytest.approx(6 * 5 * 7 / (16 * 44))
     assert rep.scalesim_cycles == 43
@@ -67,7 +67,7 @@ def test_layer_table_macs():
 def test_depthwise_underuses_the_array():
     table = models.layer_table("mobilenet_v1")
     arch = Architecture(rows=32, cols=32, dataflow="ws")
-    dw, pw = evaluate(arch, from_layer_spec(table["conv2.dw"])), evaluate(arch, from_layer_spec(table["conv2.pw"]))
+    dw, pw = evaluate_layer(arch, from_layer_spec(table["conv2.dw"])), evaluate_layer(arch, from_layer_spec(table["conv2.pw"]))
     assert dw.mapping_efficiency == pytest.approx(9 / 32 * 1 / 32)
     assert dw.utilization < 0.01 < 0.3 < pw.utilization
 
@@ -83,8 +83,8 @@ def test_energy_table_from_the_csvs():
 def test_chain_sums_its_parts():
     arch = Architecture(rows=8, cols=8, dataflow="os")
     a, b = Gemm(M=10, K=300, N=20), Gemm(M=10, K=20, N=100)
-    rep = evaluate(arch, Chain((a, b), name="svd"))
-    ra, rb = evaluate(arch, a), evaluate(arch, b)
+    rep = evaluate_layer(arch, Chain((a, b), name="svd"))
+    ra, rb = evaluate_layer(arch, a), evaluate_layer(arch, b)
     assert rep.cycles == ra.cycles + rb.cycles and rep.macs == ra.macs + rb.macs
     assert rep.energy_pj == pytest.approx(ra.energy_pj + rb.energy_pj) and len(rep.parts) == 2
 
@@ -93,18 +93,18 @@ def test_nm_shrinks_k_only_with_support():
     g = Gemm(M=64, K=64, N=32, nm=(2, 4))
     dense = Architecture(rows=8, cols=8, dataflow="os")
     nm = Architecture(rows=8, cols=8, dataflow="os", nm_support=True)
-    assert evaluate(dense, g).cycles == dense_cycles("os", 64, 64, 32, 8, 8)
-    assert evaluate(nm, g).k_eff == 32
-    assert evaluate(nm, g).cycles == dense_cycles("os", 64, 32, 32, 8, 8)
+    assert evaluate_layer(dense, g).cycles == dense_cycles("os", 64, 64, 32, 8, 8)
+    assert evaluate_layer(nm, g).k_eff == 32
+    assert evaluate_layer(nm, g).cycles == dense_cycles("os", 64, 32, 32, 8, 8)
     # the dense array still gates the zero MACs: half the MAC energy, same time
-    assert evaluate(dense, g).energy_mac_pj == pytest.approx(0.5 * evaluate(dense, Gemm(M=64, K=64, N=32)).energy_mac_pj)
+    assert evaluate_layer(dense, g).energy_mac_pj == pytest.approx(0.5 * evaluate_layer(dense, Gemm(M=64, K=64, N=32)).energy_mac_pj)
 
 
 def test_sparse_engine_at_full_density_is_the_dense_array():
     g = Gemm(M=50, K=300, N=40)
     for df in ("os", "ws", "is"):
-        dense = evaluate(Architecture(dataflow=df), g)
-        sparse = evaluate(Architecture(dataflow=df, engine="sparse"), g)
+        dense = evaluate_layer(Architecture(dataflow=df), g)
+        sparse = evaluate_layer(Architecture(dataflow=df, engine="sparse"), g)
         assert sparse.cycles == dense.cycles
 
 
@@ -121,14 +121,14 @@ def test_bit_engines():
     g8, g4 = Gemm(M=256, K=64, N=16), Gemm(M=256, K=64, N=16, weight_bits=4, act_bits=4)
     for engine in ("bit_serial", "bit_fusion"):
         arch = Architecture(rows=8, cols=8, dataflow="ws", engine=engine)
-        assert evaluate(arch, g8).cycles == evaluate(Architecture(rows=8, cols=8, dataflow="ws"), g8).cycles
-        assert evaluate(arch, g4).cycles < evaluate(arch, g8).cycles
+        assert evaluate_layer(arch, g8).cycles == evaluate_layer(Architecture(rows=8, cols=8, dataflow="ws"), g8).cycles
+        assert evaluate_layer(arch, g4).cycles < evaluate_layer(arch, g8).cycles
 
 
 def test_refetch_when_the_ifmap_does_not_fit():
     conv = Conv2d(in_h=58, in_w=58, kernel_h=3, kernel_w=3, in_channels=64, out_channels=256)
-    fits = evaluate(Architecture(dataflow="ws"), conv)
-    small = evaluate(Architecture(dataflow="ws", ifmap_kb=64), conv)
+    fits = evaluate_layer(Architecture(dataflow="ws"), conv)
+    small = evaluate_layer(Architecture(dataflow="ws", ifmap_kb=64), conv)
     assert fits.dram_ifmap_bits == 58 * 58 * 64 * 8
     assert small.dram_ifmap_bits == fits.dram_ifmap_bits * small.col_folds
     assert small.energy_dram_pj > fits.energy_dram_pj
@@ -136,8 +136,8 @@ def test_refetch_when_the_ifmap_does_not_fit():
 
 def test_partial_sum_tiling():
     g = Gemm(M=3136, K=576, N=64)
-    big = evaluate(Architecture(dataflow="ws", ofmap_kb=4096), g)
-    small = evaluate(Architecture(dataflow="ws", ofmap_kb=64), g)
+    big = evaluate_layer(Architecture(dataflow="ws", ofmap_kb=4096), g)
+    small = evaluate_layer(Architecture(dataflow="ws", ofmap_kb=64), g)
     assert big.tiles == 1 and small.tiles > 1
     # issue 13: the tiling is a stall, reported apart; `cycles` stays SCALE-Sim's compute count
     assert small.cycles == big.cycles == dense_cycles("ws", 3136, 576, 64, 32, 32)
@@ -150,7 +150,7 @@ def test_partial_sum_tiling():
 @given(M=dims, K=st.integers(1, 400), N=dims, df=dataflows, kb=st.sampled_from([1, 4, 16, 64, 128, 4096]))
 def test_cycles_do_not_depend_on_buffer_sizes(M, K, N, df, kb):
     g = Gemm(M=M, K=K, N=N)
-    small = evaluate(Architecture(rows=8, cols=8, dataflow=df, ifmap_kb=kb, filter_kb=kb, ofmap_kb=kb), g)
+    small = evaluate_layer(Architecture(rows=8, cols=8, dataflow=df, ifmap_kb=kb, filter_kb=kb, ofmap_kb=kb), g)
     assert small.cycles == dense_cycles(df, M, K, N, 8, 8)
     assert small.latency_cycles == max(small.cycles + small.stall_cycles, small.memory_cycles)
     assert small.stall_cycles >= 0 and (small.stall_cycles == 0) == (small.tiles == 1)
@@ -197,7 +197,7 @@ def test_exercise_solutions():
 @FAST
 @given(M=dims, K=dims, N=dims, rc=arrays, df=dataflows)
 def test_breakdown_sums_and_bounds(M, K, N, rc, df):
-    rep = evaluate(Architecture(rows=rc[0], cols=rc[1], dataflow=df), Gemm(M=M, K=K, N=N))
+    rep = evaluate_layer(Architecture(rows=rc[0], cols=rc[1], dataflow=df), Gemm(M=M, K=K, N=N))
     assert sum(rep.energy_breakdown.values()) == pytest.approx(rep.energy_pj)
     assert 0 < rep.utilization <= rep.mapping_efficiency <= 1
     assert rep.cycles >= math.ceil(M * K * N / (rc[0] * rc[1]))
@@ -210,8 +210,8 @@ def test_breakdown_sums_and_bounds(M, K, N, rc, df):
 def test_more_sparsity_never_costs_more_on_a_sparse_engine(M, K, N, df, skip, d1, d2, da):
     arch = Architecture(rows=8, cols=8, dataflow=df, engine="sparse", skip=skip)
     lo, hi = sorted((d1, d2))
-    sparse = evaluate(arch, Gemm(M=M, K=K, N=N, weight_density=lo, act_density=da))
-    denser = evaluate(arch, Gemm(M=M, K=K, N=N, weight_density=hi, act_density=da))
+    sparse = evaluate_layer(arch, Gemm(M=M, K=K, N=N, weight_density=lo, act_density=da))
+    denser = evaluate_layer(arch, Gemm(M=M, K=K, N=N, weight_density=hi, act_density=da))
     assert sparse.cycles <= denser.cycles
     assert sparse.energy_pj <= denser.energy_pj * (1 + 1e-12)
 
@@ -223,8 +223,8 @@ def test_fewer_bits_never_cost_more(M, K, N, df, engine, b1, b2, wa):
     arch = Architecture(rows=8, cols=8, dataflow=df, engine=engine)
     lo, hi = sorted((b1, b2))
     field = "weight_bits" if wa else "act_bits"
-    narrow = evaluate(arch, Gemm(M=M, K=K, N=N, **{field: lo}))
-    wide = evaluate(arch, Gemm(M=M, K=K, N=N, **{field: hi}))
+    narrow = evaluate_layer(arch, Gemm(M=M, K=K, N=N, **{field: lo}))
+    wide = evaluate_layer(arch, Gemm(M=M, K=K, N=N, **{field: hi}))
     assert narrow.energy_pj <= wide.energy_pj * (1 + 1e-12)
     assert narrow.cycles <= wide.cycles
 
@@ -236,15 +236,15 @@ def test_a_bigger_array_is_never_slower_on_a_layer_that_fills_it(a, b, fr, fc, T
     R, C = 4, 4
     Sr, Sc = fr * a * R, fc * b * C  # multiples of the bigger array
     M, K, N = {"os": (Sr, T, Sc), "ws": (T, Sr, Sc), "is": (Sc, Sr, T)}[df]
-    small = evaluate(Architecture(rows=R, cols=C, dataflow=df, **BIG), Gemm(M=M, K=K, N=N))
-    big = evaluate(Architecture(rows=a * R, cols=b * C, dataflow=df, **BIG), Gemm(M=M, K=K, N=N))
+    small = evaluate_layer(Architecture(rows=R, cols=C, dataflow=df, **BIG), Gemm(M=M, K=K, N=N))
+    big = evaluate_layer(Architecture(rows=a * R, cols=b * C, dataflow=df, **BIG), Gemm(M=M, K=K, N=N))
     assert big.cycles <= small.cycles
 
 
 def test_a_bigger_array_can_be_slower_on_a_tiny_layer():
     g = Gemm(M=4, K=4, N=4)  # fill/drain dominates: the honest counter-example
-    assert evaluate(Architecture(rows=32, cols=32, dataflow="os"), g).cycles > \
-        evaluate(Architecture(rows=4, cols=4, dataflow="os"), g).cycles
+    assert evaluate_layer(Architecture(rows=32, cols=32, dataflow="os"), g).cycles > \
+        evaluate_layer(Architecture(rows=4, cols=4, dataflow="os"), g).cycles
 
 
 # --- bad input -----------------------------------------------------------------------------
@@ -285,9 +285,9 @@ def test_bad_conv_and_calls():
     with pytest.raises(ValueError, match="groups"):
         Conv2d(in_h=5, in_w=5, kernel_h=3, kernel_w=3, in_channels=3, out_channels=4, groups=2)
     with pytest.raises(TypeError, match="workload"):
-        evaluate(Architecture(), "conv1")
+        evaluate_layer(Architecture(), "conv1")
     with pytest.raises(TypeError, match="arch"):
-        evaluate("32x32", Gemm(M=1, K=1, N=1))
+        evaluate_layer("32x32", Gemm(M=1, K=1, N=1))
     with pytest.raises(ValueError, match="densities"):
         evaluate_network(Architecture(), models.layer_table("alexnet"), densities=[0.5, 0.5])
     with pytest.raises(ValueError, match="unknown layer"):

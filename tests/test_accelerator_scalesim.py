@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from companion.accelerator import Architecture, Conv2d, Gemm, evaluate
+from companion.accelerator import Architecture, Conv2d, Gemm, evaluate_layer
 
 REF = Path(__file__).resolve().parent.parent / "data" / "scalesim" / "reference.csv"
 
@@ -53,7 +53,7 @@ def test_cycles_are_scalesims_whatever_the_buffers(r, buffer_kb):
     """Issue 13: small buffers add stall cycles (tiling), never compute cycles."""
     arch = Architecture(rows=int(r["rows"]), cols=int(r["cols"]), dataflow=r["dataflow"],
                         ifmap_kb=buffer_kb, filter_kb=buffer_kb, ofmap_kb=buffer_kb)
-    rep = evaluate(arch, _workload(r))
+    rep = evaluate_layer(arch, _workload(r))
     assert rep.scalesim_cycles == int(r["total_cycles"])
     assert rep.latency_cycles == max(rep.cycles + rep.stall_cycles, rep.memory_cycles)
 
@@ -67,7 +67,7 @@ ALEXNET_CONV1_WS32_SCALESIM = 112_283
 @pytest.mark.parametrize("ofmap_kb", [4096, 128, 64, 16])
 def test_alexnet_conv1_ws_32x32(ofmap_kb):
     conv1 = Conv2d(in_h=227, in_w=227, kernel_h=11, kernel_w=11, in_channels=3, out_channels=96, stride=4)
-    rep = evaluate(Architecture(rows=32, cols=32, dataflow="ws", ofmap_kb=ofmap_kb), conv1)
+    rep = evaluate_layer(Architecture(rows=32, cols=32, dataflow="ws", ofmap_kb=ofmap_kb), conv1)
     assert rep.scalesim_cycles == ALEXNET_CONV1_WS32_SCALESIM and rep.cycles == 112_284
     assert rep.bound == "compute" and rep.latency_cycles == rep.cycles + rep.stall_cycles
     assert (rep.stall_cycles == 0) == (ofmap_kb == 4096)
@@ -91,7 +91,7 @@ def test_against_scalesim_with_its_buffer_sizes(r):
     kb = int(r["buffer_kb"])
     arch = Architecture(rows=int(r["rows"]), cols=int(r["cols"]), dataflow=r["dataflow"],
                         ifmap_kb=kb, filter_kb=kb, ofmap_kb=kb)
-    rep = evaluate(arch, _workload(r))
+    rep = evaluate_layer(arch, _workload(r))
     assert rep.scalesim_cycles == int(r["total_cycles"]) and int(r["stall_cycles"]) == 0
     assert rep.mapping_efficiency * 100 == pytest.approx(float(r["mapping_eff_pct"]), abs=1e-3)
 
@@ -100,7 +100,7 @@ def test_against_scalesim_with_its_buffer_sizes(r):
 def test_against_scalesim(r):
     arch = Architecture(rows=int(r["rows"]), cols=int(r["cols"]), dataflow=r["dataflow"],
                         ifmap_kb=4096, filter_kb=4096, ofmap_kb=4096)
-    rep = evaluate(arch, _workload(r))
+    rep = evaluate_layer(arch, _workload(r))
     assert rep.scalesim_cycles == int(r["total_cycles"])
     assert 0 <= rep.cycles - int(r["total_cycles"]) <= rep.gemms  # one last-cycle offset per simulated GEMM
     assert rep.sram_ifmap_reads == int(r["ifmap_sram_reads"])

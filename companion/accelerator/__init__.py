@@ -9,25 +9,25 @@ one pure function, in Timeloop's separation:
 * :class:`Gemm`, :class:`Conv2d`, :class:`Chain` (:mod:`.workload`) — a layer lowered to a
   GEMM with its weight/activation densities and bits;
 * the mapping (:mod:`.dataflow`) — folds, fill/drain cycles and SRAM accesses in closed form;
-* :func:`evaluate` (:mod:`.cost`) -> :class:`LayerReport` (``.cycles``, ``.utilization``,
+* :func:`evaluate_layer` (:mod:`.cost`) -> :class:`LayerReport` (``.cycles``, ``.utilization``,
   ``.energy_pj``, ``.energy_breakdown``, ``.latency_s``, …) and :func:`evaluate_network`
   -> :class:`NetworkReport` for whole networks with per-layer densities and bits.
 
->>> from companion.accelerator import Architecture, Gemm, evaluate
->>> rep = evaluate(Architecture(rows=32, cols=32, dataflow="ws"), Gemm(M=64, K=1024, N=1000))
+>>> from companion.accelerator import Architecture, Gemm, evaluate_layer
+>>> rep = evaluate_layer(Architecture(rows=32, cols=32, dataflow="ws"), Gemm(M=64, K=1024, N=1000))
 >>> rep.cycles
 161792
 """
 from __future__ import annotations
 
 from .arch import DATAFLOWS, ENGINES, SKIPS, Architecture
-from .cost import ENERGY_LEVELS, LayerReport, NetworkReport, evaluate, evaluate_network
+from .cost import ENERGY_LEVELS, LayerReport, NetworkReport, evaluate_layer, evaluate_network
 from .dataflow import (dense_cycles, effective_reduction, fold_cycles, folds, mapping_efficiency,
                        precision_time_factor, scalesim_ofmap_writes, spatial_dims, sram_accesses)
 from .energy import EnergyTable, default_energy_table, energy_sources
 from .workload import Chain, Conv2d, Gemm, from_layer_spec, from_layers, from_module, input_densities
 
-__all__ = ["Architecture", "Gemm", "Conv2d", "Chain", "evaluate", "evaluate_network", "LayerReport",
+__all__ = ["Architecture", "Gemm", "Conv2d", "Chain", "evaluate_layer", "evaluate_network", "LayerReport",
            "NetworkReport", "EnergyTable", "default_energy_table", "energy_sources", "from_layer_spec",
            "from_layers", "from_module", "input_densities", "spatial_dims", "fold_cycles", "folds", "dense_cycles",
            "mapping_efficiency", "sram_accesses", "scalesim_ofmap_writes", "effective_reduction",
@@ -63,7 +63,7 @@ def _register_exercises() -> None:
     def _best_1x1() -> str:
         from ..models import layer_table
         layer = from_layer_spec(layer_table("mobilenet_v1")["conv14.pw"])
-        cycles = {df: evaluate(Architecture(rows=16, cols=16, dataflow=df), layer).cycles for df in DATAFLOWS}
+        cycles = {df: evaluate_layer(Architecture(rows=16, cols=16, dataflow=df), layer).cycles for df in DATAFLOWS}
         return min(cycles, key=cycles.get)
 
     register(

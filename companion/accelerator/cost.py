@@ -1,4 +1,4 @@
-"""The cost model: ``evaluate(arch, workload) -> LayerReport`` and ``evaluate_network(...)``.
+"""The cost model: ``evaluate_layer(arch, workload) -> LayerReport`` and ``evaluate_network(...)``.
 
 One pure function turns (architecture, workload) into cycles, accesses per level, energy per
 level and latency (after the survey's section on accelerators; the structure of Timeloop /
@@ -42,7 +42,7 @@ from . import dataflow as dfm
 from .arch import Architecture
 from .workload import Chain, Conv2d, Gemm, from_layers
 
-__all__ = ["LayerReport", "NetworkReport", "evaluate", "evaluate_network", "ENERGY_LEVELS"]
+__all__ = ["LayerReport", "NetworkReport", "evaluate_layer", "evaluate_network", "ENERGY_LEVELS"]
 
 ENERGY_LEVELS = ("dram", "buffer", "array", "mac")
 
@@ -270,7 +270,7 @@ def _combine(name: str, arch: Architecture, parts: list[LayerReport]) -> LayerRe
                        clock_ghz=arch.clock_ghz, parts=tuple(parts), **sums)
 
 
-def evaluate(arch: Architecture, workload) -> LayerReport:
+def evaluate_layer(arch: Architecture, workload) -> LayerReport:
     """Cycles, utilisation, accesses, energy and latency of ``workload`` on ``arch``.
 
     ``workload``: a :class:`Gemm`, a :class:`Conv2d` (lowered by im2col) or a :class:`Chain`
@@ -278,7 +278,7 @@ def evaluate(arch: Architecture, workload) -> LayerReport:
     For a dense layer ``cycles`` follows SCALE-Sim v3's compute-cycle model: per fold
     ``T + R + C − 2`` (OS) or ``T + 2R + C − 2`` (WS, IS); SCALE-Sim prints ``cycles − 1``.
 
-    >>> rep = evaluate(Architecture(rows=4, cols=4, dataflow="os"), Gemm(M=4, K=4, N=4))
+    >>> rep = evaluate_layer(Architecture(rows=4, cols=4, dataflow="os"), Gemm(M=4, K=4, N=4))
     >>> rep.cycles, round(rep.utilization, 2)
     (10, 0.4)
     """
@@ -289,7 +289,7 @@ def evaluate(arch: Architecture, workload) -> LayerReport:
     if isinstance(workload, Conv2d):
         return _evaluate_gemm(arch, workload.to_gemm())
     if isinstance(workload, Chain):
-        return _combine(workload.name, arch, [evaluate(arch, l) for l in workload.layers])
+        return _combine(workload.name, arch, [evaluate_layer(arch, l) for l in workload.layers])
     raise TypeError(f"workload must be a Gemm, Conv2d or Chain, got {type(workload).__name__}")
 
 
@@ -393,5 +393,5 @@ def evaluate_network(arch: Architecture, layers: Iterable, densities=None, bits=
         raise ValueError(f"batch must be an int >= 1, got {batch!r}")
     workloads = from_layers(layers, batch=batch, densities=densities, bits=bits, act_densities=act_densities,
                             act_bits=act_bits, nm=nm)
-    reports = tuple(evaluate(arch, w) for w in workloads)
+    reports = tuple(evaluate_layer(arch, w) for w in workloads)
     return NetworkReport(name if name is not None else getattr(layers, "name", "network"), arch, reports)

@@ -249,7 +249,7 @@ def from_layers(layers: Iterable, *, batch: int = 1, densities=None, bits=None, 
     """
     items = [l for l in layers if getattr(l, "type", None) != "bn"]
     if not items:
-        raise ValueError("no conv/fc layers to evaluate")
+        raise ValueError("no conv/fc layers to evaluate_layer")
     names = [getattr(l, "name", "") or f"layer{i}" for i, l in enumerate(items)]
     d_w = _per_layer(densities, names, "densities", 1.0)
     d_a = _per_layer(act_densities, names, "act_densities", 1.0)

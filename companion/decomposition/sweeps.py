@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from .. import checks, metrics, reparam
+from ..rows import Row, Rows
 from ._common import relative_error
 from .cp import cp_conv, cp_reconstruct
 from .layers import CP, SVD, TT, CPConv2d, LowRankLinear, Tucker2, Tucker2Conv2d, TTLinear, decompose, \
@@ -60,23 +61,8 @@ def error_vs_rank(weight: torch.Tensor, method: str, ranks: Sequence, **kw) -> l
     return out
 
 
-class _Row:
-    """Rows read both ways: ``row.error`` and ``row["error"]`` (what notebooks index today)."""
-
-    def __getitem__(self, key: str):
-        if key not in {f.name for f in fields(self)}:
-            raise KeyError(f"{key!r}; fields: {[f.name for f in fields(self)]}")
-        return getattr(self, key)
-
-    def keys(self) -> list[str]:
-        return [f.name for f in fields(self)]
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
 @dataclass(frozen=True)
-class RankSweepRow(_Row):
+class RankSweepRow(Row):
     """One rank of :func:`rank_sweep`: the layer's cost (weights + bias, MACs per sample), its
     relative Frobenius ``error`` and the whole network's test ``accuracy`` (%)."""
 
@@ -90,7 +76,7 @@ class RankSweepRow(_Row):
 
 
 @dataclass(frozen=True)
-class BudgetSweepRow(_Row):
+class BudgetSweepRow(Row):
     """One ratio of :func:`budget_sweep` (ratios are baseline / decomposed; accuracies in %)."""
 
     ratio: float
@@ -104,12 +90,8 @@ class BudgetSweepRow(_Row):
     plan: dict = field(default_factory=dict)
 
 
-class SweepRows(list):
-    """A list of sweep rows with :meth:`to_frame` (one DataFrame row per sweep row)."""
-
-    def to_frame(self):
-        import pandas as pd
-        return pd.DataFrame([r.as_dict() for r in self])
+#: The sweeps' result list: the library's :class:`companion.rows.Rows` (``to_frame()``).
+SweepRows = Rows
 
 
 def _spec_for(method: str, r, kw) -> object:

@@ -28,8 +28,24 @@ its distinct stored values (after k-means weight sharing, at most ``2^bits`` plu
 the fillers), so writing then reading returns *exactly* the tensor that was written.
 
 Truncated or corrupted data raises :class:`CorruptFileError` (a ``ValueError``) — never a
-wrong model: the length and the CRC-32 are checked before anything is parsed, and the parser
-checks every count against what remains.
+wrong model, never another exception: the length and the CRC-32 are checked before anything is
+parsed, and past them the reader trusts no field (a forged file can carry a valid checksum).
+Every size is checked against the bytes present *before* anything is allocated:
+
+* ``n_entries`` is backed by the streams: raw values take exactly ``4 n`` / ``2 n`` bytes, fixed
+  codes exactly ``ceil(n * w / 8)``, a Huffman stream between ``n * min(lengths)`` bits and
+  ``ceil(n * max(lengths) / 8)`` bytes (the same for the relative indices);
+* a dense tensor has ``numel == n_entries``; a sparse one ``n_entries <= numel <= n_entries *
+  2^index_bits + MAX_TRAILING_ZEROS`` (each entry covers at most ``2^index_bits`` positions; the
+  zeros after the last entry are not stored, and at most :data:`MAX_TRAILING_ZEROS` = 2^20 of
+  them are accepted — :func:`encode_tensor` refuses to write more);
+* codebooks are finite and strictly increasing (sorted distinct values), raw values finite,
+  code tables valid prefix codes (lengths <= 255, Kraft), codes inside the codebook, relative
+  indices inside the tensor, and every padding bit zero.
+
+So decoding a file of ``B`` bytes into tensors of ``N`` elements in all needs ``O(B + N)``
+memory, and ``N`` itself is bounded by the bytes: at most ``8 B`` for dense tensors (one bit per
+element) and ``2^index_bits`` per stored entry (plus 2^20) for sparse ones.
 """
 from __future__ import annotations
 
@@ -47,18 +63,25 @@ from . import huffman
 
 __all__ = ["MAGIC", "VERSION", "Coding", "EncodedTensor", "CorruptFileError", "encode_tensor", "decode_tensor",
            "pack", "unpack", "write_model", "read_model", "size_breakdown", "describe", "pack_fixed", "best_index_bits",
-           "unpack_fixed", "VALUE_CODINGS", "INDEX_CODINGS"]
+           "unpack_fixed", "VALUE_CODINGS", "INDEX_CODINGS", "MAX_TRAILING_ZEROS", "FLOAT16_MAX"]
 
 MAGIC = b"DCMP"
 VERSION = 1
 VALUE_CODINGS = ("float32", "float16", "fixed", "huffman")
 INDEX_CODINGS = ("fixed", "huffman")
 MAX_CODEBOOK = 65535
+#: Zeros after the last stored entry of a sparse tensor are not stored; a reader accepts at most
+#: this many beyond what the entries can reach (``numel <= n_entries * 2^index_bits + MAX_TRAILING_ZEROS``),
+#: so a 40-byte file cannot declare a 20000 x 20000 tensor of zeros.
+MAX_TRAILING_ZEROS = 1 << 20
+#: The largest finite float16 value: ``"float16"`` coding refuses larger magnitudes (they would become inf).
+FLOAT16_MAX = 65504.0
 _PRELUDE = struct.Struct("<4sBI")  # magic, version, total length
+_U32 = 1 << 32
+_FIXED_CHUNK = 1 << 14  # values unpacked per step (bounded temporaries)
 
-
-class CorruptFileError(ValueError):
-    """The bytes are not a complete, intact compressed model (truncated, corrupted, or another format)."""
+# one class for the file and its Huffman streams (defined in huffman.py, the lowest layer)
+CorruptFileError = huffman.CorruptFileError
 
 
 @dataclass(frozen=True)
@@ -139,17 +162,46 @@ def pack_fixed(values, width: int) -> bytes:
     return np.packbits(bits).tobytes()
 
 
-def unpack_fixed(payload: bytes, width: int, n: int) -> np.ndarray:
-    """Inverse of :func:`pack_fixed`: ``n`` ints of ``width`` bits; raises ``ValueError`` if the length is wrong."""
+def _check_fixed_stream(payload, width: int, n: int) -> None:
+    """Length and padding of a fixed-width stream (no allocation); raises :class:`CorruptFileError`."""
     expected = (n * width + 7) // 8
     if len(payload) != expected:
         raise CorruptFileError(f"fixed-width stream has {len(payload)} bytes, expected {expected} "
                                f"for {n} values of {width} bits")
+    tail = (n * width) % 8
+    if tail and payload[-1] & ((1 << (8 - tail)) - 1):
+        raise CorruptFileError(f"fixed-width stream: non-zero padding bits after the last of {n} values of {width} bits")
+
+
+def unpack_fixed(payload: bytes, width: int, n: int, *, dtype=np.int64) -> np.ndarray:
+    """Inverse of :func:`pack_fixed`: ``n`` ints of ``width`` bits, as a ``dtype`` array ``[n]``.
+
+    Raises :class:`CorruptFileError` (a ``ValueError``) if the length is not ``ceil(n * width / 8)``
+    bytes or a padding bit is set. Works in blocks, so its memory is the output plus a constant.
+    """
+    if not isinstance(width, (int, np.integer)) or isinstance(width, bool) or not 0 <= width <= 32:
+        raise ValueError(f"width must be an int in [0, 32], got {width!r}")
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"n must be a non-negative int, got {n!r}")
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
+    width, n = int(width), int(n)
+    _check_fixed_stream(payload, width, n)
     if width == 0 or n == 0:
-        return np.zeros(n, dtype=np.int64)
-    bits = np.unpackbits(np.frombuffer(bytes(payload), dtype=np.uint8))[: n * width].astype(np.int64)
-    shifts = np.arange(width - 1, -1, -1, dtype=np.int64)
-    return (bits.reshape(n, width) << shifts[None, :]).sum(1)
+        return np.zeros(n, dtype=dtype)
+    # value i starts at bit i * width; the 40 bits from its first byte hold it (width <= 32, offset <= 7)
+    data = np.frombuffer(bytes(payload) + bytes(4), dtype=np.uint8)
+    out = np.empty(n, dtype=dtype)
+    mask = np.uint64((1 << width) - 1)
+    for a in range(0, n, _FIXED_CHUNK):
+        bit = np.arange(a, min(n, a + _FIXED_CHUNK), dtype=np.uint64) * np.uint64(width)
+        byte = (bit >> np.uint64(3)).astype(np.intp)
+        word = np.zeros(byte.size, dtype=np.uint64)
+        for t in range(5):
+            word <<= np.uint64(8)
+            word |= data[byte + t]
+        out[a: a + byte.size] = (word >> (np.uint64(40 - width) - (bit & np.uint64(7)))) & mask
+    return out
 
 
 def _code_width(k: int) -> int:
@@ -165,18 +217,22 @@ def _relative_encode(flat: torch.Tensor, index_bits: int) -> tuple[torch.Tensor,
     return values, gaps
 
 
-def _relative_decode(values: torch.Tensor, gaps: np.ndarray, numel: int, index_bits: int) -> torch.Tensor:
-    """Dense flat tensor from entries and gaps; checks the positions fit in ``numel``."""
-    if values.numel() != gaps.size:
-        raise CorruptFileError(f"{values.numel()} entries but {gaps.size} relative indices")
-    if gaps.size and (gaps.min() < 0 or gaps.max() >= (1 << index_bits)):
-        raise CorruptFileError(f"relative index outside [0, 2^{index_bits})")
-    positions = np.cumsum(gaps + 1) - 1
+def _relative_positions(gaps: np.ndarray, numel: int, index_bits: int) -> np.ndarray:
+    """Positions ``cumsum(gaps + 1) - 1`` of the stored entries (int64); checks they fit in ``numel``.
+
+    The inverse of :func:`companion.sparsity.relative_index_encode` (same as its
+    ``relative_index_decode``), in NumPy and in place, so a reader's memory stays ``O(n)``.
+    """
+    if gaps.size and int(gaps.max()) >= (1 << index_bits):
+        raise CorruptFileError(f"relative index {int(gaps.max())} outside [0, 2^{index_bits})")
+    positions = gaps.astype(np.int64)
+    positions += 1
+    np.cumsum(positions, out=positions)
+    positions -= 1
     if positions.size and positions[-1] >= numel:
-        raise CorruptFileError(f"relative indices point past the end of a tensor of {numel} elements")
-    from .. import sparsity
-    out = sparsity.relative_index_decode(values, torch.as_tensor(gaps), numel)
-    return torch.as_tensor(out, dtype=torch.float32).reshape(-1)
+        raise CorruptFileError(f"relative indices point past the end of a tensor of {numel} elements "
+                               f"(the last entry lands at position {int(positions[-1])})")
+    return positions
 
 
 # --- one tensor ----------------------------------------------------------------------------------
@@ -187,6 +243,11 @@ def encode_tensor(weight: torch.Tensor, coding: Coding = Coding()) -> EncodedTen
     With ``"fixed"`` / ``"huffman"`` values the codebook is the sorted distinct values of the
     stored entries (``K <= 65535``), so a weight-shared tensor is stored losslessly; a tensor with
     more distinct values should be weight-shared first (or stored as ``"float32"``).
+
+    Raises ``ValueError`` for values a reader would refuse: NaN/inf, magnitudes above
+    :data:`FLOAT16_MAX` with ``"float16"`` values (they would become inf), or a sparse tensor whose
+    unstored trailing zeros exceed :data:`MAX_TRAILING_ZEROS` (``numel > n_entries * 2^index_bits
+    + MAX_TRAILING_ZEROS``: store it dense).
     """
     if not isinstance(weight, torch.Tensor):
         raise TypeError(f"weight must be a torch.Tensor, got {type(weight).__name__}")
@@ -198,8 +259,19 @@ def encode_tensor(weight: torch.Tensor, coding: Coding = Coding()) -> EncodedTen
     if not torch.isfinite(w).all():
         raise ValueError("weight holds NaN or inf: nothing sensible to store")
     flat = w.reshape(-1)
+    if coding.values == "float16" and flat.numel():
+        big = flat.abs().max().item()
+        if big > FLOAT16_MAX:
+            raise ValueError(f"float16 coding: a value of magnitude {big:g} exceeds the float16 limit {FLOAT16_MAX:g} "
+                             "(it would be stored as inf): scale the tensor or store it as 'float32'")
     if coding.index_bits:
         entries, gaps = _relative_encode(flat, coding.index_bits)
+        reach = entries.numel() * (1 << coding.index_bits) + MAX_TRAILING_ZEROS
+        if flat.numel() > reach:
+            raise ValueError(f"a sparse tensor of {flat.numel()} elements with only {entries.numel()} stored entries "
+                             f"({coding.index_bits}-bit relative indices): at most n_entries * 2^index_bits + "
+                             f"{MAX_TRAILING_ZEROS} = {reach} elements are allowed (the trailing zeros are not stored); "
+                             "store it dense (index_bits=0)")
     else:
         entries, gaps = flat, np.zeros(0, dtype=np.int64)
     empty = np.zeros(0, dtype=np.uint8)
@@ -231,39 +303,154 @@ def encode_tensor(weight: torch.Tensor, coding: Coding = Coding()) -> EncodedTen
                          values_payload, index_lengths, index_payload)
 
 
-def decode_tensor(enc: EncodedTensor) -> torch.Tensor:
-    """The float32 tensor an :class:`EncodedTensor` stands for (exact unless values were float16)."""
-    if not isinstance(enc, EncodedTensor):
-        raise TypeError(f"expected an EncodedTensor, got {type(enc).__name__}")
-    c, n = enc.coding, enc.n_entries
+def _check_record(enc: EncodedTensor, name: str = "tensor") -> None:
+    """Every structural check of one record that needs no decoding; raises :class:`CorruptFileError`.
+
+    Sizes against sizes (see the module docstring): cheap, and done before anything is allocated,
+    by :func:`unpack` (so :func:`describe` and :func:`size_breakdown` refuse a forged file too) and
+    again by :func:`decode_tensor` (which also accepts hand-made records).
+    """
+    def bad(msg: str):
+        return CorruptFileError(f"corrupted file: {name}: {msg}")
+
+    c, n, shape = enc.coding, enc.n_entries, enc.shape
+    if not isinstance(c, Coding):
+        raise bad(f"coding must be a Coding, got {type(c).__name__}")
+    if not isinstance(shape, tuple) or len(shape) > 255 or not all(
+            isinstance(d, (int, np.integer)) and not isinstance(d, bool) and 0 <= d < _U32 for d in shape):
+        raise bad(f"shape must be a tuple of at most 255 ints in [0, 2^32), got {shape!r}")
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or not 0 <= n < _U32:
+        raise bad(f"entry count must be an int in [0, 2^32), got {n!r}")
+    n, numel = int(n), enc.numel
+    if c.index_bits == 0:
+        if n != numel:
+            raise bad(f"a dense tensor of shape {shape} ({numel} elements) with {n} entries")
+    else:
+        if n > numel:  # every entry (filler or weight) occupies its own position
+            raise bad(f"{n} entries for {numel} elements")
+        reach = n * (1 << c.index_bits) + MAX_TRAILING_ZEROS
+        if numel > reach:
+            raise bad(f"shape {shape} ({numel} elements) is more than {n} entries with {c.index_bits}-bit relative "
+                      f"indices can reach (at most n_entries * 2^index_bits + {MAX_TRAILING_ZEROS} = {reach})")
+    for field in ("codebook", "value_lengths", "index_lengths"):
+        arr = getattr(enc, field)
+        if not isinstance(arr, np.ndarray) or arr.ndim != 1:
+            raise bad(f"{field} must be a 1-D NumPy array, got {type(arr).__name__}")
+    for field in ("values_payload", "index_payload"):
+        if not isinstance(getattr(enc, field), (bytes, bytearray, memoryview)):
+            raise bad(f"{field} must be bytes, got {type(getattr(enc, field)).__name__}")
+    # the values
+    payload, k = enc.values_payload, enc.codebook.size
     if c.values in ("float32", "float16"):
         size = 4 if c.values == "float32" else 2
-        if len(enc.values_payload) != n * size:
-            raise CorruptFileError(f"{len(enc.values_payload)} bytes of {c.values} values, expected {n * size}")
-        entries = np.frombuffer(enc.values_payload, dtype="<f4" if size == 4 else "<f2").astype(np.float32)
+        if k or enc.value_lengths.size:
+            raise bad(f"{c.values} values with a codebook of {k} entries")
+        if len(payload) != n * size:
+            raise bad(f"{len(payload)} bytes of {c.values} values, expected {n * size} for {n} entries")
+        if not np.isfinite(np.frombuffer(payload, dtype="<f4" if size == 4 else "<f2")).all():
+            raise bad(f"the {c.values} values hold NaN or inf")
+    else:
+        if enc.codebook.dtype.kind != "f" or k > MAX_CODEBOOK:
+            raise bad(f"the codebook must hold at most {MAX_CODEBOOK} floats, got {k} of {enc.codebook.dtype}")
+        if n and k == 0:
+            raise bad(f"{n} entries without a codebook")
+        book = enc.codebook.astype(np.float32)
+        if not np.isfinite(book).all():
+            raise bad("the codebook holds NaN or inf")
+        if k > 1 and not np.all(book[1:] > book[:-1]):
+            raise bad("the codebook is not strictly increasing (sorted distinct values)")
+        if c.values == "fixed":
+            if enc.value_lengths.size:
+                raise bad("fixed-width codes with a Huffman table")
+            try:
+                _check_fixed_stream(payload, _code_width(k), n)
+            except CorruptFileError as e:
+                raise bad(f"value codes: {e}") from None
+        else:
+            _check_huffman_sizes(enc.value_lengths, k, payload, n, bad, "value")
+    # the relative indices
+    if c.index_bits == 0 or c.index == "fixed":
+        if enc.index_lengths.size:
+            raise bad(f"an index code table of {enc.index_lengths.size} entries without Huffman-coded indices")
+    if c.index_bits == 0:
+        if len(enc.index_payload):
+            raise bad(f"a dense tensor with {len(enc.index_payload)} bytes of relative indices")
+    elif c.index == "fixed":
+        try:
+            _check_fixed_stream(enc.index_payload, c.index_bits, n)
+        except CorruptFileError as e:
+            raise bad(f"relative indices: {e}") from None
+    else:
+        _check_huffman_sizes(enc.index_lengths, 1 << c.index_bits, enc.index_payload, n, bad, "index")
+
+
+def _check_huffman_sizes(lengths: np.ndarray, alphabet: int, payload, n: int, bad, what: str) -> None:
+    """A Huffman table of ``alphabet`` entries and a stream of ``n`` codes: sizes only (the decoder checks the bits)."""
+    if lengths.size != alphabet:
+        raise bad(f"the {what} code table has {lengths.size} entries, expected {alphabet}")
+    if lengths.dtype.kind not in "iu":
+        raise bad(f"the {what} code table must hold ints, got {lengths.dtype}")
+    try:
+        huffman._check_lengths(lengths)
+    except ValueError as e:
+        raise bad(f"the {what} code table: {e}") from None
+    used = lengths[lengths > 0]
+    if n == 0:
+        if len(payload):
+            raise bad(f"{len(payload)} bytes of {what} codes for 0 entries")
+        return
+    if not used.size:
+        raise bad(f"{n} entries but the {what} code table is empty")
+    lo, hi = n * int(used.min()), (n * int(used.max()) + 7) // 8
+    if 8 * len(payload) < lo:
+        raise bad(f"truncated {what} codes: {n} entries need at least {lo} bits, the stream has {8 * len(payload)}")
+    if len(payload) > hi:
+        raise bad(f"{what} code stream of {len(payload)} bytes, more than {n} codes of at most "
+                  f"{int(used.max())} bits can fill ({hi} bytes)")
+
+
+def decode_tensor(enc: EncodedTensor) -> torch.Tensor:
+    """The float32 tensor an :class:`EncodedTensor` stands for (exact unless values were float16).
+
+    Checks the record first (:func:`_check_record`: sizes, codebook, tables), then decodes the
+    streams and checks codes and positions; any inconsistency raises :class:`CorruptFileError`.
+    Memory: the dense output (``4 numel`` bytes) plus about ``16 n_entries`` bytes of temporaries.
+    """
+    if not isinstance(enc, EncodedTensor):
+        raise TypeError(f"expected an EncodedTensor, got {type(enc).__name__}")
+    _check_record(enc)
+    c, n, numel = enc.coding, int(enc.n_entries), enc.numel
+    positions = None
+    if c.index_bits:  # positions first: they are checked before the dense output is allocated
+        try:
+            if c.index == "fixed":
+                gaps = unpack_fixed(enc.index_payload, c.index_bits, n, dtype=np.uint16)
+            else:
+                gaps = huffman.huffman_decode(enc.index_payload, enc.index_lengths, n, dtype=np.uint16)
+            positions = _relative_positions(gaps, numel, c.index_bits)
+        except CorruptFileError as e:
+            raise CorruptFileError(f"relative indices: {e}") from None
+        del gaps
+    if c.values in ("float32", "float16"):
+        entries = np.frombuffer(enc.values_payload, dtype="<f4" if c.values == "float32" else "<f2")
     else:
         k = enc.codebook.size
-        if n and k == 0:
-            raise CorruptFileError("entries without a codebook")
-        if c.values == "fixed":
-            codes = unpack_fixed(enc.values_payload, _code_width(k), n)
-        else:
-            codes = huffman.huffman_decode(enc.values_payload, enc.value_lengths.astype(np.int64), n)
-        if codes.size and codes.max() >= k:
-            raise CorruptFileError(f"a code ({int(codes.max())}) points outside the codebook of {k} entries")
-        entries = enc.codebook[codes] if codes.size else np.zeros(0, dtype=np.float32)
-    entries_t = torch.from_numpy(np.ascontiguousarray(entries, dtype=np.float32))
-    if c.index_bits:
-        if c.index == "fixed":
-            gaps = unpack_fixed(enc.index_payload, c.index_bits, n)
-        else:
-            gaps = huffman.huffman_decode(enc.index_payload, enc.index_lengths.astype(np.int64), n)
-        flat = _relative_decode(entries_t, gaps, enc.numel, c.index_bits)
+        try:
+            if c.values == "fixed":
+                codes = unpack_fixed(enc.values_payload, _code_width(k), n, dtype=np.uint16)
+            else:
+                codes = huffman.huffman_decode(enc.values_payload, enc.value_lengths, n, dtype=np.uint16)
+        except CorruptFileError as e:
+            raise CorruptFileError(f"value codes: {e}") from None
+        if codes.size and int(codes.max()) >= k:
+            raise CorruptFileError(f"value codes: a code ({int(codes.max())}) points outside the codebook of {k} entries")
+        entries = enc.codebook.astype(np.float32, copy=False)[codes]
+    if positions is None:  # raw entries are a read-only view of the payload: copy them; codebook lookups are fresh
+        out = entries.astype(np.float32) if c.values in ("float32", "float16") else entries
     else:
-        if n != enc.numel:
-            raise CorruptFileError(f"a dense tensor of {enc.numel} elements with {n} entries")
-        flat = entries_t
-    return flat.reshape(enc.shape).clone()
+        out = np.zeros(numel, dtype=np.float32)
+        out[positions] = entries
+    return torch.from_numpy(out).reshape(enc.shape)
 
 
 def best_index_bits(weight: torch.Tensor, values: str = "huffman", index: str = "huffman",
@@ -294,6 +481,10 @@ def _str(s: str) -> bytes:
 
 def _tensor_bytes(name: str, enc: EncodedTensor) -> bytes:
     c = enc.coding
+    if len(enc.shape) > 255 or any(not 0 <= d < _U32 for d in enc.shape):
+        raise ValueError(f"{name}: shape {enc.shape} does not fit the file format (at most 255 dims, each < 2^32)")
+    if not 0 <= enc.n_entries < _U32:
+        raise ValueError(f"{name}: {enc.n_entries} entries do not fit the file format (at most 2^32 - 1)")
     out = [_str(name), struct.pack("<B", len(enc.shape)), struct.pack(f"<{len(enc.shape)}I", *enc.shape),
            struct.pack("<BB", VALUE_CODINGS.index(c.values), c.index_bits)]
     if c.index_bits:
@@ -374,7 +565,8 @@ def unpack(data: bytes) -> tuple[str, dict[str, EncodedTensor]]:
     """Parse a byte string written by :func:`pack`; returns ``(arch, {name: EncodedTensor})``.
 
     Raises :class:`CorruptFileError` for a wrong magic number or version, a wrong length, a
-    checksum mismatch, or any inconsistent count.
+    checksum mismatch, or any inconsistent field (every record passes the size checks of the
+    module docstring; the streams themselves are decoded, and checked, by :func:`decode_tensor`).
     """
     data = _check_envelope(data)
     r = _Reader(data, _PRELUDE.size, len(data) - 4)
@@ -421,7 +613,9 @@ def unpack(data: bytes) -> tuple[str, dict[str, EncodedTensor]]:
                 ipayload = r.take(plen, f"{name}: relative indices")
         if name in tensors:
             raise CorruptFileError(f"corrupted file: tensor {name!r} appears twice")
-        tensors[name] = EncodedTensor(shape, coding, n, codebook, vlen, payload, ilen, ipayload)
+        enc = EncodedTensor(shape, coding, n, codebook, vlen, payload, ilen, ipayload)
+        _check_record(enc, name)
+        tensors[name] = enc
     if r.pos != r.end:
         raise CorruptFileError(f"corrupted file: {r.end - r.pos} unexpected bytes after the last tensor")
     return arch, tensors
@@ -460,26 +654,37 @@ def read_model(data: bytes, model: nn.Module | None = None) -> nn.Module:
     """A working PyTorch model from bytes written by :func:`write_model` (eval mode, CPU).
 
     ``model``: a template whose tensors are overwritten (default: ``models.build(arch)``).
-    Every tensor of the template must be in the file with the same shape, and nothing else.
+    Every tensor of the template must be in the file with the same shape, and nothing else;
+    shapes are compared before anything is decoded, so the template bounds the memory.
+
+    Raises :class:`CorruptFileError` for a damaged file, or one whose tensors contradict its own
+    architecture (``model=None``); a plain ``ValueError`` for an architecture this library does not
+    know (pass a template) or a file that does not fit the template you passed.
     """
+    if model is not None and not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     arch, tensors = unpack(data)
+    # a file that contradicts its own architecture is corrupt; one that does not fit the caller's template is not
+    mismatch = ValueError if model is not None else CorruptFileError
     if model is None:
         from .. import models
         if arch not in models.MODEL_NAMES:
             raise ValueError(f"the file's architecture {arch!r} is not one of {sorted(models.MODEL_NAMES)}: "
                              "pass a template model")
         model = models.build(arch)
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     state = {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
     missing, extra = sorted(set(state) - set(tensors)), sorted(set(tensors) - set(state))
     if missing or extra:
-        raise ValueError(f"the file does not match the model: missing {missing}, unexpected {extra}")
+        raise mismatch(f"the file does not match the model: missing {missing}, unexpected {extra}")
+    for k, enc in tensors.items():  # shapes first: the template bounds what decoding allocates
+        if tuple(state[k].shape) != enc.shape:
+            raise mismatch(f"{k}: the file holds shape {enc.shape}, the model expects {tuple(state[k].shape)}")
     new_state = {}
     for k, enc in tensors.items():
-        if tuple(state[k].shape) != enc.shape:
-            raise ValueError(f"{k}: the file holds shape {enc.shape}, the model expects {tuple(state[k].shape)}")
-        new_state[k] = decode_tensor(enc)
+        try:
+            new_state[k] = decode_tensor(enc)
+        except CorruptFileError as e:
+            raise CorruptFileError(f"corrupted file: {k}: {e}") from None
     model.load_state_dict(new_state, strict=False)
     return model.cpu().eval()
 

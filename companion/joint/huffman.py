@@ -14,6 +14,12 @@ So a file stores one small integer per symbol (the table), never the tree.
 
 Conventions: symbols are non-negative ints below ``alphabet_size``; ``lengths[s] == 0`` means
 ``s`` never occurs; bits are packed most significant bit first, the last byte zero-padded.
+
+The decoder reads untrusted bytes (a file), so it checks sizes *before* it allocates: ``n``
+symbols need at least ``n * min(lengths)`` bits and at most ``n * max(lengths)`` (rounded up to
+whole bytes), and the padding bits must be zero. Its working memory is the output (``n`` ints)
+plus a constant (a lookup table of at most ``2^16`` entries and a window of a few thousand bits);
+every malformed stream raises :class:`CorruptFileError`.
 """
 from __future__ import annotations
 
@@ -23,11 +29,21 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 __all__ = ["code_lengths", "canonical_codes", "huffman_encode", "huffman_decode", "encoded_bits",
-           "entropy_bits", "MAX_CODE_LENGTH"]
+           "entropy_bits", "MAX_CODE_LENGTH", "CorruptFileError"]
 
 #: The longest code length a table may hold (one byte per table entry in the file format).
 MAX_CODE_LENGTH = 255
 _TABLE_BITS = 16  # decode with a lookup table when every code fits in this many bits
+_CHUNK_BITS = 8192  # the table decoder looks at this many bit positions at a time (bounded memory)
+
+
+class CorruptFileError(ValueError):
+    """The bytes are not a complete, intact compressed model or stream (truncated, corrupted, or another format).
+
+    Defined here, in the lowest module that reads untrusted bytes, so that the Huffman decoder
+    raises it too; :mod:`companion.joint.codec` re-exports it (``codec.CorruptFileError`` is
+    this class). A ``ValueError``, so ``except ValueError`` still catches it.
+    """
 
 
 def _as_symbols(symbols, name: str = "symbols") -> np.ndarray:
@@ -57,10 +73,11 @@ def _check_lengths(lengths) -> np.ndarray:
     if arr.size and (arr.min() < 0 or arr.max() > MAX_CODE_LENGTH):
         raise ValueError(f"code lengths must lie in [0, {MAX_CODE_LENGTH}], got [{arr.min()}, {arr.max()}]")
     used = arr[arr > 0]
-    # Kraft: sum 2^-l <= 1 (exact in integers, scaled by 2^max)
+    # Kraft: sum 2^-l <= 1 (exact in Python integers, scaled by 2^max; lengths may exceed 63)
     if used.size:
         top = int(used.max())
-        kraft = sum(1 << (top - int(l)) for l in used)
+        per_length = np.bincount(used, minlength=top + 1)
+        kraft = sum(int(c) << (top - l) for l, c in enumerate(per_length.tolist()) if c)
         if kraft > (1 << top):
             raise ValueError("code lengths violate the Kraft inequality (sum of 2^-length > 1): not a prefix code")
     return arr
@@ -122,13 +139,15 @@ def canonical_codes(lengths: Sequence[int] | np.ndarray) -> np.ndarray:
     """The canonical code (an int whose ``lengths[s]`` low bits are the code word) of every symbol.
 
     Symbols sorted by ``(length, symbol)`` get ``code = (previous code + 1) << (length − previous length)``,
-    starting from 0. Unused symbols (length 0) get code 0.
+    starting from 0. Unused symbols (length 0) get code 0. The array is ``int64`` when every
+    length is at most 63 bits, else ``object`` (Python ints: a code word of 64+ bits does not fit).
 
     >>> [format(int(c), f"0{l}b") for c, l in zip(canonical_codes([1, 2, 3, 3]), [1, 2, 3, 3])]
     ['0', '10', '110', '111']
     """
     lengths = _check_lengths(lengths)
-    codes = np.zeros(lengths.size, dtype=np.int64)
+    wide = lengths.size and int(lengths.max()) > 63
+    codes = np.zeros(lengths.size, dtype=object if wide else np.int64)
     order = sorted((int(l), s) for s, l in enumerate(lengths) if l > 0)
     code, prev = 0, 0
     for i, (l, s) in enumerate(order):
@@ -200,74 +219,120 @@ def huffman_encode(symbols, alphabet_size: int | None = None, lengths=None) -> t
     return np.packbits(bits).tobytes(), lengths
 
 
-def huffman_decode(payload: bytes, lengths, n_symbols: int) -> np.ndarray:
+def _windows(payload: bytes, start: int, count: int, width: int) -> list[int]:
+    """The ``width``-bit numbers starting at bit positions ``start .. start + count - 1`` (zeros past the end)."""
+    b0, off = start >> 3, start & 7
+    b1 = min(len(payload), ((start + count + width + 7) >> 3) + 1)
+    bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8, count=b1 - b0, offset=b0))
+    need = off + count + width - 1
+    if bits.size < need:
+        bits = np.concatenate([bits, np.zeros(need - bits.size, dtype=np.uint8)])
+    w = np.zeros(count, dtype=np.int64)
+    for j in range(width):
+        w <<= 1
+        w |= bits[off + j: off + j + count]
+    return w.tolist()
+
+
+def huffman_decode(payload: bytes, lengths, n_symbols: int, *, dtype=np.int64) -> np.ndarray:
     """Decode ``n_symbols`` symbols from ``payload`` with the canonical code of ``lengths``.
 
-    Raises ``ValueError`` when the payload is too short, holds a bit pattern that is no code word,
-    or has non-zero padding / trailing bytes — a corrupted stream never decodes silently.
-    Returns an ``int64`` array ``[n_symbols]``.
+    Raises :class:`CorruptFileError` (a ``ValueError``) when the code table is invalid (a length
+    above ``MAX_CODE_LENGTH``, the Kraft inequality violated, no code at all), when the payload is
+    too short or too long for ``n_symbols`` codes (checked before anything is allocated), holds a
+    bit pattern that is no code word, or has non-zero padding / trailing bytes — a corrupted
+    stream never decodes silently. Returns an array ``[n_symbols]`` of ``dtype`` (an integer type
+    wide enough for every symbol of the table; ``int64`` by default).
     """
     if not isinstance(payload, (bytes, bytearray, memoryview)):
         raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
     if not isinstance(n_symbols, (int, np.integer)) or isinstance(n_symbols, bool) or n_symbols < 0:
         raise ValueError(f"n_symbols must be a non-negative int, got {n_symbols!r}")
-    lengths = _check_lengths(lengths)
-    n_symbols = int(n_symbols)
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "iu":
+        raise TypeError(f"dtype must be an integer type, got {dtype}")
+    try:
+        lengths = _check_lengths(lengths)
+    except ValueError as e:
+        raise CorruptFileError(f"corrupted Huffman code table: {e}") from None
+    if lengths.size > int(np.iinfo(dtype).max) + 1:
+        raise ValueError(f"dtype {dtype} cannot hold the {lengths.size} symbols of the table")
+    payload = bytes(payload)
+    n_symbols, n_bytes = int(n_symbols), len(payload)
     if n_symbols == 0:
-        if len(payload):
-            raise ValueError(f"corrupted Huffman stream: {len(payload)} bytes for 0 symbols")
-        return np.zeros(0, dtype=np.int64)
-    if not np.any(lengths > 0):
-        raise ValueError("cannot decode symbols with an empty code table")
-    bits = np.unpackbits(np.frombuffer(bytes(payload), dtype=np.uint8)).astype(np.int64)
-    codes = canonical_codes(lengths)
-    max_len = int(lengths.max())
-    out = np.empty(n_symbols, dtype=np.int64)
-    n_bits = bits.size
+        if n_bytes:
+            raise CorruptFileError(f"corrupted Huffman stream: {n_bytes} bytes for 0 symbols")
+        return np.zeros(0, dtype=dtype)
+    used = lengths[lengths > 0]
+    if not used.size:
+        raise CorruptFileError(f"corrupted Huffman code table: {n_symbols} symbols but no symbol has a code")
+    min_len, max_len = int(used.min()), int(used.max())
+    # sizes first: every symbol costs between min_len and max_len bits
+    if n_symbols * min_len > 8 * n_bytes:
+        raise CorruptFileError(f"truncated Huffman stream: {n_symbols} symbols need at least {n_symbols * min_len} "
+                               f"bits (shortest code {min_len} bits), the payload has {8 * n_bytes}")
+    if n_bytes > (n_symbols * max_len + 7) // 8:
+        raise CorruptFileError(f"corrupted Huffman stream: unexpected bits after the last symbol (the payload has "
+                               f"{n_bytes} bytes; {n_symbols} symbols of at most {max_len} bits fill at most "
+                               f"{(n_symbols * max_len + 7) // 8})")
+    out = np.empty(n_symbols, dtype=dtype)
+    n_bits = 8 * n_bytes
+    pos = 0
     if max_len <= _TABLE_BITS:
-        # lookup table: every max_len-bit window starting with a code word maps to (symbol, length)
-        table_sym = np.full(1 << max_len, -1, dtype=np.int64)
-        table_len = np.zeros(1 << max_len, dtype=np.int64)
-        for s in np.flatnonzero(lengths):
-            l = int(lengths[s])
-            lo = int(codes[s]) << (max_len - l)
-            table_sym[lo: lo + (1 << (max_len - l))] = s
-            table_len[lo: lo + (1 << (max_len - l))] = l
-        padded = np.concatenate([bits, np.zeros(max_len, dtype=np.int64)])
-        weights = 1 << np.arange(max_len - 1, -1, -1, dtype=np.int64)
-        windows = np.lib.stride_tricks.sliding_window_view(padded, max_len)[: n_bits] @ weights
-        windows = windows.tolist()
-        tsym, tlen = table_sym.tolist(), table_len.tolist()
-        pos = 0
-        for i in range(n_symbols):
+        # lookup table: every max_len-bit window starting with a code word maps to symbol * 32 + length
+        # canonical codes count up in (length, symbol) order, so the table is one run per symbol, in
+        # that order, then -1 (no code word) for an incomplete code; a run repeats one int object, so
+        # the list costs 8 bytes per entry (at most 512 KiB) plus one int per symbol
+        table: list[int] = []
+        for l, s in sorted((int(lengths[s]), int(s)) for s in np.flatnonzero(lengths).tolist()):
+            table.extend([s * 32 + l] * (1 << (max_len - l)))
+        table.extend([-1] * ((1 << max_len) - len(table)))
+        i = 0
+        while i < n_symbols:
             if pos >= n_bits:
-                raise ValueError(f"truncated Huffman stream: it ends after {i} of {n_symbols} symbols")
-            w = windows[pos]
-            s = tsym[w]
-            if s < 0:
-                raise ValueError(f"corrupted Huffman stream: no code word at bit {pos}")
-            out[i] = s
-            pos += tlen[w]
+                raise CorruptFileError(f"truncated Huffman stream: it ends after {i} of {n_symbols} symbols")
+            lo, hi = pos, min(pos + _CHUNK_BITS, n_bits)
+            win = _windows(payload, lo, hi - lo, max_len)
+            buf = []
+            stop = n_symbols - i
+            while pos < hi and len(buf) < stop:
+                t = table[win[pos - lo]]
+                if t < 0:
+                    raise CorruptFileError(f"corrupted Huffman stream: no code word at bit {pos}")
+                buf.append(t >> 5)
+                pos += t & 31
+            out[i: i + len(buf)] = buf
+            i += len(buf)
         if pos > n_bits:
-            raise ValueError(f"truncated Huffman stream: the last code word runs {pos - n_bits} bits past the end")
+            raise CorruptFileError(f"truncated Huffman stream: the last code word runs {pos - n_bits} bits past the end")
     else:
-        # bit by bit: a prefix code is a dict from (length, code) to symbol
-        lookup = {(int(lengths[s]), int(codes[s])): int(s) for s in np.flatnonzero(lengths)}
-        pos, bl = 0, bits.tolist()
+        # canonical decoding, bit by bit, in Python ints (codes may be longer than 64 bits):
+        # the codes of length l are first[l], first[l] + 1, ... for the symbols sorted by (length, symbol)
+        per_length = np.bincount(used, minlength=max_len + 1).tolist()
+        order = [s for _, s in sorted((int(lengths[s]), int(s)) for s in np.flatnonzero(lengths).tolist())]
+        first, offset = [0] * (max_len + 1), [0] * (max_len + 1)
+        code, index = 0, 0
+        for l in range(1, max_len + 1):
+            code = (code + per_length[l - 1]) << 1 if l > 1 else 0
+            first[l], offset[l] = code, index
+            index += per_length[l]
         for i in range(n_symbols):
             code, l = 0, 0
             while True:
                 if pos >= n_bits:
-                    raise ValueError(f"truncated Huffman stream: it ends inside symbol {i} of {n_symbols}")
-                code = (code << 1) | bl[pos]
+                    raise CorruptFileError(f"truncated Huffman stream: it ends inside symbol {i} of {n_symbols}")
+                code = (code << 1) | ((payload[pos >> 3] >> (7 - (pos & 7))) & 1)
                 pos += 1
                 l += 1
-                s = lookup.get((l, code))
-                if s is not None:
-                    out[i] = s
+                d = code - first[l]
+                if 0 <= d < per_length[l]:
+                    out[i] = order[offset[l] + d]
                     break
                 if l >= max_len:
-                    raise ValueError(f"corrupted Huffman stream: no code word at bit {pos - l}")
-    if (pos + 7) // 8 != len(payload) or np.any(bits[pos:]):
-        raise ValueError("corrupted Huffman stream: unexpected bits after the last symbol")
+                    raise CorruptFileError(f"corrupted Huffman stream: no code word at bit {pos - l}")
+    if (pos + 7) // 8 != n_bytes:
+        raise CorruptFileError(f"corrupted Huffman stream: unexpected bits after the last symbol "
+                               f"({n_bytes - (pos + 7) // 8} bytes past bit {pos})")
+    if pos % 8 and payload[-1] & ((1 << (8 - pos % 8)) - 1):
+        raise CorruptFileError(f"corrupted Huffman stream: non-zero padding bits after the last symbol (bit {pos})")
     return out

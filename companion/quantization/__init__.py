@@ -17,7 +17,7 @@ After the survey's section on data quantization (Deng et al. 2020). Read the mod
    gradient quantization (:func:`attach_gradient_quant_`, the DoReFa/WAGE idea).
 5. :mod:`.model` — whole networks: post-training quantization (:func:`quantize_weights`,
    :func:`ptq`), quantization-aware training (:func:`prepare_qat_`, :func:`bake_`), mixed
-   precision (:func:`layer_sensitivity`, :func:`assign_bits`), sizes
+   precision (:func:`bit_sensitivity`, :func:`assign_bits`), sizes
    (:func:`quantized_size_bits`), PyTorch's int8 kernels (:func:`dynamic_int8`).
 6. :mod:`.recipes` — the chapter's cached trainings (:func:`train_quantized`,
    :func:`train_shared`, :data:`RECIPES`); :mod:`.exercises` — its exercises.
@@ -49,7 +49,7 @@ from .binary import BINARY_SCALES, BinaryWeight, TernaryWeight, TTQWeight, binar
 from .codebook import (KMEANS_INITS, SharedWeights, decode_codebook, finetune_codebook, kmeans_codebook, log_levels,
                        log_quantize, nearest_level, share_weights_, shared_weight)
 from .model import (DEFAULT_GROUP_SIZE, GRANULARITIES, SIZE_METHODS, WEIGHT_METHODS, FakeQuantWeight, assign_bits,
-                    bake_, dynamic_int8, layer_sensitivity, prepare_qat_, ptq, quant_layers, quantize_weights,
+                    bake_, dynamic_int8, bit_sensitivity, prepare_qat_, ptq, quant_layers, quantize_weights,
                     quantized_size_bits, time_forward_ms)
 from .primitives import (ROUNDINGS, SCHEMES, FakeQuantSTE, QParams, SignSTE, bits_per_layer, choose_qparams,
                          dequantize, fake_quantize, fake_quantize_ste, per_channel, per_group, per_tensor,
@@ -73,7 +73,7 @@ __all__ = [
     "remove_gradient_quant_",
     # model level
     "WEIGHT_METHODS", "GRANULARITIES", "SIZE_METHODS", "DEFAULT_GROUP_SIZE", "quant_layers", "quantize_weights",
-    "ptq", "FakeQuantWeight", "prepare_qat_", "bake_", "quantized_size_bits", "layer_sensitivity", "assign_bits",
+    "ptq", "FakeQuantWeight", "prepare_qat_", "bake_", "quantized_size_bits", "bit_sensitivity", "assign_bits",
     "dynamic_int8", "time_forward_ms",
     # recipes
     "WEIGHT_KINDS", "RECIPES", "qat_sweep_recipe", "grad_sweep_recipe", "build_quantized", "train_quantized",

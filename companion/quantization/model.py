@@ -8,7 +8,7 @@ After the survey's section on data quantization (its model-level methods):
   Krishnamoorthi 2018);
 * :class:`FakeQuantWeight` and :func:`prepare_qat_` — quantization-aware training through weight
   transforms (``companion.reparam.attach``) and the STE; :func:`bake_` freezes the result;
-* :func:`layer_sensitivity` and :func:`assign_bits` — greedy mixed precision (in the spirit of
+* :func:`bit_sensitivity` and :func:`assign_bits` — greedy mixed precision (in the spirit of
   HAQ/HAWQ, with measured accuracy as the sensitivity);
 * :func:`quantized_size_bits` — storage with every overhead (scales, zero points, codebooks);
 * :func:`dynamic_int8` and :func:`time_forward_ms` — what PyTorch really runs on a CPU.
@@ -34,7 +34,7 @@ from .primitives import (SCHEMES, bits_per_layer, choose_qparams, fake_quantize,
 
 __all__ = ["WEIGHT_METHODS", "GRANULARITIES", "SIZE_METHODS", "DEFAULT_GROUP_SIZE", "quant_layers",
            "quantize_weights", "ptq", "FakeQuantWeight", "prepare_qat_", "bake_", "quantized_size_bits",
-           "layer_sensitivity", "assign_bits", "dynamic_int8", "time_forward_ms"]
+           "bit_sensitivity", "assign_bits", "dynamic_int8", "time_forward_ms"]
 
 WEIGHT_METHODS = ("uniform", "log", "kmeans", "binary", "xnor", "ternary")
 GRANULARITIES = ("tensor", "channel", "group")
@@ -250,7 +250,7 @@ def quantized_size_bits(model: nn.Module, bits: int | Mapping[str, int], *, meth
     return total
 
 
-def layer_sensitivity(model: nn.Module, bits_list: Sequence[int], evaluate: Callable[[nn.Module], float], *,
+def bit_sensitivity(model: nn.Module, bits_list: Sequence[int], evaluate: Callable[[nn.Module], float], *,
                       method: str = "uniform", granularity: str = "channel") -> dict[str, dict[int, float]]:
     """Per-layer bit sensitivity: accuracy when *only* that layer is quantized to ``b`` bits
     (every other layer float), for each ``b`` in ``bits_list``: ``{layer: {bits: accuracy}}``."""
@@ -274,7 +274,7 @@ def assign_bits(sensitivity: Mapping[str, Mapping[int, float]], weights: Mapping
     until the weights fit ``budget_bits``: ``Σ_l n_l·b_l ≤ budget``. Returns ``{layer: bits}``;
     raises ``ValueError`` when even the smallest widths do not fit."""
     if not isinstance(sensitivity, Mapping) or not sensitivity:
-        raise ValueError("sensitivity must be a non-empty {layer: {bits: accuracy}} dict (from layer_sensitivity)")
+        raise ValueError("sensitivity must be a non-empty {layer: {bits: accuracy}} dict (from bit_sensitivity)")
     missing = [n for n in sensitivity if n not in weights]
     if missing:
         raise ValueError(f"weights has no count for layer(s) {missing}; give {{layer: number of weights}} for each")

@@ -38,7 +38,7 @@ typed rows (frozen dataclasses) in a list with ``to_frame()``.
 """
 from __future__ import annotations
 
-from ._rows import Row, Rows
+from ..rows import Row, Rows
 from .analysis import (SensitivityPoint, SensitivitySweep, activation_sparsity, input_sparsity, sensitivity_sweep,
                        sparsities_from_sensitivity)
 from .formats import (CSR, FORMATS, SparseTiming, bitmask_size_bits, csc_decode, csc_encode, csr_decode, csr_encode,
@@ -46,7 +46,7 @@ from .formats import (CSR, FORMATS, SparseTiming, bitmask_size_bits, csc_decode,
                       sparse_size_bits, sparse_storage, time_sparse_linear)
 from .masks import (Mask, bake_, global_magnitude_masks, layer_sparsities, magnitude_mask, masks, prunable_layers,
                     prune_, sparsity_of, weight_ratio)
-from .recipes import (METHODS, SWEEP_SPARSITIES, baseline_sensitivity, channel_pruned_model, group_lasso_model,
+from .recipes import (PRUNING_METHODS, SWEEP_SPARSITIES, baseline_sensitivity, channel_pruned_model, group_lasso_model,
                       nm_pruned_model, pruned_model)
 from .schedules import (GradualStep, PruneRound, geometric_schedule, gradual_prune, gradual_prune_, iterative_prune,
                         iterative_prune_, polynomial_schedule)
@@ -71,7 +71,7 @@ __all__ = [
     "relative_index_encode", "relative_index_decode", "relative_index_size_bits", "bitmask_size_bits",
     "sparse_size_bits", "sparse_storage", "FORMATS", "time_sparse_linear", "SparseTiming",
     # cached recipes of the chapter
-    "METHODS", "pruned_model", "channel_pruned_model", "group_lasso_model", "nm_pruned_model",
+    "PRUNING_METHODS", "pruned_model", "channel_pruned_model", "group_lasso_model", "nm_pruned_model",
     "baseline_sensitivity", "SWEEP_SPARSITIES", "EXERCISE_MATRIX", "EXERCISE_ROW",
     # result containers
     "Row", "Rows",

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .. import checks, reparam, train
-from ._rows import Row, Rows
+from ..rows import Row, Rows
 from .masks import check_sparsity, prunable_layers, prune_
 
 __all__ = ["activation_sparsity", "input_sparsity", "SensitivityPoint", "SensitivitySweep", "sensitivity_sweep",

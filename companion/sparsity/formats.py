@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .. import checks, metrics
-from ._rows import Row, Rows
+from ..rows import Row, Rows
 from .masks import check_sparsity, check_weight, magnitude_mask, prunable_layers
 
 __all__ = ["CSR", "csr_encode", "csr_decode", "csc_encode", "csc_decode", "csr_size_bits",

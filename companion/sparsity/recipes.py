@@ -19,11 +19,11 @@ from .masks import Mask, bake_, check_sparsity, magnitude_mask, prune_, set_mask
 from .schedules import geometric_schedule, gradual_prune_, iterative_prune_, polynomial_schedule
 from .structured import _shrink, group_lasso_penalty, nm_mask, prune_channels, prune_nm_, select_channels
 
-__all__ = ["METHODS", "pruned_model", "channel_pruned_model", "group_lasso_model", "nm_pruned_model",
+__all__ = ["PRUNING_METHODS", "pruned_model", "channel_pruned_model", "group_lasso_model", "nm_pruned_model",
            "SWEEP_SPARSITIES", "baseline_sensitivity"]
 
 #: The pruning schedules :func:`pruned_model` can follow.
-METHODS = ("one-shot", "iterative", "gradual")
+PRUNING_METHODS = ("one-shot", "iterative", "gradual")
 
 #: The source every masked recipe depends on (the mask itself, how it is chosen, attached and baked).
 _MASK_CODE = (Mask, magnitude_mask, set_mask_, prune_, bake_)
@@ -45,7 +45,7 @@ def pruned_model(name: str, targets: float | Mapping[str, float], *, method: str
     ``epochs``) or ``"gradual"`` (:func:`~companion.sparsity.gradual_prune_` over ``epochs``).
     Same epoch budget for all three. ``targets``: one sparsity or ``{layer: sparsity}``.
     """
-    checks.check_choice(method, "method", METHODS)
+    checks.check_choice(method, "method", PRUNING_METHODS)
     epochs = checks.check_int(epochs, "epochs", minimum=0)
     steps = checks.check_int(steps, "steps", minimum=1)
     seed = checks.check_int(seed, "seed", minimum=0)

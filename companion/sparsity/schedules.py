@@ -17,7 +17,7 @@ from typing import Mapping
 from torch import nn
 
 from .. import checks, reparam, train
-from ._rows import Row, Rows
+from ..rows import Row, Rows
 from .masks import check_sparsity, prune_, prunable_layers, weight_ratio
 
 __all__ = ["geometric_schedule", "polynomial_schedule", "PruneRound", "GradualStep", "iterative_prune_",

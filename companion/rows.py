@@ -1,6 +1,6 @@
 """Typed result rows: a frozen dataclass per row, a list of rows with ``to_frame()``.
 
-Every sweep of this package returns a :class:`Rows` of frozen dataclass rows. A row also reads
+Every sweep of the library returns a :class:`Rows` of frozen dataclass rows. A row also reads
 like the dict it replaced (``row["speedup"]``, ``dict(row)``), so code written against the
 earlier ``list[dict]`` results keeps working.
 """
