@@ -52,8 +52,8 @@ def test_notebook_is_executed_checked_and_small(path):
     code = [c for c in cells if c["cell_type"] == "code" and "".join(c["source"]).strip()]
     unrun = [i for i, c in enumerate(code) if c.get("execution_count") is None]
     assert not unrun, f"{len(unrun)} code cells were never executed"
-    checked = [c for c in code if "NBVAL_CHECK_OUTPUT" in "".join(c["source"])]
-    assert checked, "no cell is marked NBVAL_CHECK_OUTPUT"
+    checked = [c for c in code if "nbval-check-output" in c.get("metadata", {}).get("tags", [])]
+    assert checked, "no cell is tagged nbval-check-output"
     assert all(c.get("outputs") for c in checked), "a checked cell has no stored output (nbval would skip it)"
     errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors[0].get("ename")
@@ -79,6 +79,14 @@ def test_exercises_have_stub_and_hidden_solution(path):
     solutions = [c for c in cells if "solution" in c.get("metadata", {}).get("tags", [])]
     assert len(stubs) >= 3 and len(solutions) >= 3
     assert all("hide-cell" in c["metadata"]["tags"] for c in solutions)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_nbval_markers_are_tags_not_code(path):
+    """Readers (book, slides, student edition) never see NBVAL_* comments: they are cell tags."""
+    for c in _cells(path):
+        if c["cell_type"] == "code":
+            assert "NBVAL_" not in "".join(c["source"]), "an nbval marker comment is left in a code cell"
 
 
 def test_every_notebook_is_in_the_book():

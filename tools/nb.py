@@ -61,7 +61,8 @@ def glued_values(nb: nbformat.NotebookNode) -> dict:
         for o in cell.get("outputs", []):
             name = o.get("metadata", {}).get("scrapbook", {}).get("name")
             if name:
-                out[name] = o.get("data", {}).get("text/plain")
+                data = o.get("data", {})
+                out[name] = next((v for k, v in data.items() if k.endswith("text/plain")), None)
     return out
 
 

@@ -2,8 +2,11 @@
 ``# NBVAL_IGNORE_OUTPUT``) as a cell's first line becomes the cell tag ``nbval-check-output``
 (``nbval-ignore-output``) in the jupytext source's cell header.
 
-    python tools/nbval_tags.py            # rewrite notebooks/src/*.py in place
+    python tools/nbval_tags.py            # rewrite notebooks/src/*.py and notebooks/*.ipynb in place
     python tools/nbval_tags.py --check    # exit 1 if any source still carries a marker comment
+
+The executed notebooks are patched the same way (marker line dropped from the cell source, tag
+added, outputs kept), so no re-execution is needed.
 """
 from __future__ import annotations
 
@@ -44,6 +47,26 @@ def convert(text: str) -> tuple[str, int]:
     return "\n".join(out), n
 
 
+def convert_notebook(path: Path) -> int:
+    """Move marker comments of an executed ``.ipynb`` into cell tags; returns how many."""
+    import nbformat
+    nb = nbformat.read(path, as_version=4)
+    n = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        first, _, rest = cell.source.partition("\n")
+        if first.strip() in MARKERS:
+            tags = cell.metadata.setdefault("tags", [])
+            if MARKERS[first.strip()] not in tags:
+                tags.append(MARKERS[first.strip()])
+            cell.source = rest
+            n += 1
+    if n:
+        nbformat.write(nb, path)
+    return n
+
+
 def main(argv: list[str]) -> int:
     left = 0
     for src in sorted((ROOT / "notebooks" / "src").glob("[0-9][0-9]_*.py")):
@@ -54,6 +77,11 @@ def main(argv: list[str]) -> int:
         if "--check" not in argv and n:
             src.write_text(new)
             print(f"{src.name}: {n} markers moved to tags" + (f", {remaining} left" if remaining else ""))
+    if "--check" not in argv:
+        for nbpath in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+            n = convert_notebook(nbpath)
+            if n:
+                print(f"{nbpath.name}: {n} markers moved to tags")
     if "--check" in argv and left:
         print(f"{left} marker comments remain in notebook sources")
         return 1
