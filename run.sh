@@ -5,6 +5,8 @@
 #   ./run.sh test-fast  the hermetic fast tier (< 2 min: no training, notebooks, book or browser)
 #   ./run.sh lab      open JupyterLab on the notebooks
 #   ./run.sh slides   export every chapter to an offline reveal.js deck
+#   ./run.sh student  write the student edition (solutions removed) to .build/student/
+#   ./run.sh grade SUBMISSIONS_DIR [--out gradebook.csv]   run students' notebooks, write a gradebook
 #   ./run.sh times    execute every chapter and print a table of run times
 #   ./run.sh setup    only install
 set -euo pipefail
@@ -44,6 +46,8 @@ case "$cmd" in
   test-fast) setup; "$PY" tools/run_tests.py --fast "$@" ;;
   lab) setup; exec "$VENV/bin/jupyter" lab notebooks "$@" ;;
   slides) setup; "$PY" tools/slides.py "$@" ;;
-  times) setup; "$PY" tools/nb.py times ;;
-  *) sed -n '2,10p' "$0"; exit 2 ;;
+  student) setup; "$PY" tools/student.py build "$@" ;;
+  grade) setup; "$PY" tools/student.py grade "$@" ;;
+  times) setup; "$PY" tools/chapters.py times ;;
+  *) sed -n '2,11p' "$0"; exit 2 ;;
 esac

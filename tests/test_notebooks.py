@@ -42,7 +42,7 @@ def test_there_are_chapters():
 
 
 def test_sources_and_notebooks_agree():
-    r = subprocess.run([sys.executable, str(ROOT / "tools" / "nb.py"), "check"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "chapters.py"), "check"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
 
 

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import nb as nbtool  # noqa: E402
+import chapters as nbtool  # noqa: E402
 
 TIMING = re.compile(r"speedup|_ms$|_ms_|time_ratio|latency_ratio")
 

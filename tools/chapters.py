@@ -4,10 +4,10 @@ Sources live in ``notebooks/src/NN_name.py`` (jupytext percent format: ``# %%`` 
 ``# %% [markdown]`` text cells, ``# %% tags=["hide-input"]`` for cell tags). The executed
 notebook ``notebooks/NN_name.ipynb`` (outputs included) is what is committed and checked.
 
-    python tools/nb.py run notebooks/src/05_sparsification.py [...]   # execute and write .ipynb
-    python tools/nb.py run --all                                      # every chapter
-    python tools/nb.py check                                          # sources and notebooks agree
-    python tools/nb.py times                                          # run every chapter, print a time table
+    python tools/chapters.py run notebooks/src/05_sparsification.py [...]   # execute and write .ipynb
+    python tools/chapters.py run --all                                      # every chapter
+    python tools/chapters.py check                                          # sources and notebooks agree
+    python tools/chapters.py times                                          # run every chapter, print a time table
                                                                       # (committed notebooks are not touched)
 
 Execution is pinned for reproducibility: ``COMPANION_DEVICE=cpu`` and ``COMPANION_THREADS=2``
@@ -100,7 +100,7 @@ def check() -> int:
     for src in sources():
         tgt = target(src)
         if not tgt.is_file():
-            print(f"{tgt.relative_to(ROOT)}: missing — run `python tools/nb.py run {src.relative_to(ROOT)}`")
+            print(f"{tgt.relative_to(ROOT)}: missing — run `python tools/chapters.py run {src.relative_to(ROOT)}`")
             bad += 1
             continue
         want = [(c.cell_type, c.source) for c in load_source(src).cells]
