@@ -26,7 +26,6 @@ committed) and copied beside the decks; a deck loads nothing from the network.
 """
 from __future__ import annotations
 
-import base64
 import codecs
 import html
 import json
@@ -288,7 +287,7 @@ def _chunks(items: list[str], cost, limit: float) -> list[list[str]]:
     return out
 
 
-def markdown_blocks(md, text: str, budget_px: float) -> list[list[Block]]:
+def markdown_blocks(md, text: str, budget_px: float, max_words: int = MAX_WORDS) -> list[list[Block]]:
     """The prose units of a markdown text (headings removed by the caller): each unit a list of
     blocks that belong on one slide; long paragraphs, lists and tables are split."""
     tokens = md.parse(text)
@@ -305,7 +304,8 @@ def markdown_blocks(md, text: str, budget_px: float) -> list[list[Block]]:
             info = tok.info.strip()
             if info.startswith("{admonition}") or info.startswith("{note}") or info.startswith("{tip}"):
                 title = info.split("}", 1)[1].strip() or info[1:].split("}")[0].title()
-                inner = markdown_blocks(md, tok.content, budget_px)
+                inner = markdown_blocks(md, tok.content, budget_px - PROSE_PX * PROSE_LH - 8,
+                                        max_words - count_words(title))
                 for k, unit in enumerate(inner):
                     for b in unit:
                         b.html = f'<div class="box">{b.html}</div>'
@@ -321,11 +321,11 @@ def markdown_blocks(md, text: str, budget_px: float) -> list[list[Block]]:
         elif tok.type == "paragraph_open":
             plain = src.strip()
             words = count_words(_render(md, plain))
-            if words <= MAX_WORDS and _prose_height(plain) <= budget_px:
+            if words <= max_words and _prose_height(plain) <= budget_px:
                 units.append([_prose(md, plain)])
             else:
                 sentences = _split_sentences(plain.replace("\n", " "))
-                limit = min(MAX_WORDS - 12, int(MAX_WORDS * 0.85))
+                limit = min(max_words - 12, int(max_words * 0.85))
                 pieces = []
                 for s in sentences:  # a sentence longer than a slide is cut (the notebook has it all)
                     w = s.split()
@@ -334,7 +334,7 @@ def markdown_blocks(md, text: str, budget_px: float) -> list[list[Block]]:
                     units.append([_prose(md, " ".join(chunk))])
         elif tok.type in ("bullet_list_open", "ordered_list_open"):
             items = _list_items(src)
-            cost = lambda it: max(count_words(_render(md, it)) / MAX_WORDS * budget_px, _prose_height(it, 40))  # noqa: E731
+            cost = lambda it: max(count_words(_render(md, it)) / max_words * budget_px, _prose_height(it, 40))  # noqa: E731
             for chunk in _chunks(items, cost, budget_px - 10):
                 text_ = "\n".join(chunk)
                 units.append([Block("prose", _render(md, text_), words=count_words(_render(md, text_)),
@@ -345,7 +345,7 @@ def markdown_blocks(md, text: str, budget_px: float) -> list[list[Block]]:
             row_h = lambda r: 30 * max(1, math.ceil(max((len(c) for c in r.split("|")), default=1) * 20 * 0.5  # noqa: E731
                                                     / (BODY_W / max(1, r.count("|") - 1)))) + 10
             head_words = count_words(_render(md, "\n".join(head)))
-            per = lambda r: max(row_h(r) / (budget_px - row_h(head[0])), count_words(r) / (MAX_WORDS - head_words))  # noqa: E731
+            per = lambda r: max(row_h(r) / (budget_px - row_h(head[0])), count_words(r) / (max_words - head_words))  # noqa: E731
             for chunk in _chunks(body, per, 1.0):
                 t = _render(md, "\n".join(head + chunk))
                 units.append([Block("prose", t, words=count_words(t), height=sum(row_h(r) for r in [head[0], *chunk]) + 10)])
@@ -487,7 +487,7 @@ def explorer_frames(nb, cell) -> list[tuple[str, str]]:
 def figure_block(png_b64: str, caption: str, max_h: float) -> Block:
     cap = f'<p class="caption">{html.escape(caption)}</p>' if caption else ""
     return Block("figure", f'<figure><img alt="figure" src="data:image/png;base64,{png_b64}" '
-                           f'style="max-height:{max_h:.0f}px">{cap}</figure>',
+                           f'style="height:{max_h:.0f}px;width:100%">{cap}</figure>',
                  words=count_words(caption), height=max_h + (_prose_height(caption) if caption else 0))
 
 
@@ -560,7 +560,7 @@ def build_slides(nb, bib: dict[str, tuple[str, str]] | None = None) -> list[Slid
                         s = new("title")
                         s.blocks.append(Block("prose", "", height=0))
                     continue
-                for unit in markdown_blocks(md, piece, budget()):
+                for unit in markdown_blocks(md, piece, budget(), MAX_WORDS - count_words(title)):
                     if slides and slides[-1].cls == "title" and len(slides[-1].blocks) == 1 \
                             and all(b.kind == "prose" for b in unit) \
                             and slides[-1].words + sum(b.words for b in unit) <= MAX_WORDS:
