@@ -1,218 +1,265 @@
-"""What PyTorch really speeds up on this CPU: measured speedup beside the ideal ratio.
+"""What PyTorch really speeds up on this CPU: measured speed-up (a range) beside the ideal ratio.
 
 After the survey's discussion of *framework and hardware-level support*: a compressed model is
-only faster when a kernel exploits the compression. This benchmark measures, on the machine at
-hand, five cases the book's chapters promise savings for:
+only faster when a kernel exploits the compression. This benchmark gathers, on the machine at
+hand, five cases the book's chapters promise savings for — each measured by the chapter function
+that already times it (no timer of its own):
 
-- *sparse matmul*: ``torch.sparse_csr`` W @ X vs dense W @ X; ideal 1 / (1 − sparsity);
-- *int8 dynamic*: ``torch.ao`` dynamic int8 Linear vs float32 Linear; ideal 32 / 8 = 4 (bits);
-- *low-rank*: ``Linear(n, r)`` → ``Linear(r, n)`` vs ``Linear(n, n)``; ideal n² / (2 n r);
-- *depthwise conv*: depthwise 3×3 + pointwise 1×1 vs a standard 3×3 conv; ideal 9C² / (9C + C²);
-- *structured LeNet*: LeNet-5 with fewer channels vs LeNet-5 (batch 64); ideal = MAC ratio.
+- *sparse matmul*: ``torch.sparse_csr`` W @ X vs dense W @ X; ideal 1 / (1 − sparsity)
+  (:func:`companion.sparsity.time_sparse_linear`, chapter 5);
+- *int8 dynamic*: ``torch.ao`` dynamic int8 Linear vs float32 Linear; ideal 32 / 8 = 4 (bits)
+  (:func:`companion.quantization.dynamic_int8` timed by :func:`companion.metrics.compare_latency_ms`, chapter 4);
+- *low-rank*: ``Linear(n, r)`` → ``Linear(r, n)`` vs ``Linear(n, n)``; ideal n² / (2 n r)
+  (:func:`companion.decomposition.speedup_range`, chapter 3);
+- *depthwise conv*: depthwise 3×3 + pointwise 1×1 vs a standard 3×3 conv; ideal 9C² / (9C + C²)
+  (:func:`companion.compact.latency_comparison`, chapter 2; Howard et al. 2017);
+- *structured LeNet*: LeNet-5 with fewer channels vs LeNet-5; ideal = MAC ratio
+  (:func:`companion.metrics.compare_latency_ms`, chapter 5).
 
-``ideal`` is a MAC ratio (for int8: the ratio of operand bits, the best a SIMD unit could do
-with 4x narrower lanes). Timings are the best of repeated runs (ms); no test asserts a timing.
-Run ``python -m companion.bench`` (``--quick`` for the small version the chapter uses).
+Every timing goes through the library's one timer (:func:`companion.metrics.time_calls_ms`): a
+single thread, the dense and the compressed kernel interleaved in ``rounds`` rounds, the fastest
+of ``repeats`` runs in each round. The speed-up of a round is ``t_dense / t_compressed`` taken
+*within* that round, so a burst of load from another process hits both alike; a row reports the
+median over rounds (``speedup``) and its range (``speedup_low`` … ``speedup_high``). ``ideal`` is
+a MAC ratio (for int8: the ratio of operand bits, the best a SIMD unit could do with 4x narrower
+lanes). Timings are printed, never asserted in tests.
+
+Run ``python -m companion.bench`` (``--quick`` for the small version chapter 8 runs).
 """
 from __future__ import annotations
 
 import argparse
-import time
-import warnings
-from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from torch import nn
 
-from . import metrics, models
+from . import checks, compact, decomposition, metrics, models, quantization, sparsity
+from .rows import Row, Rows
 
-__all__ = ["BenchRow", "time_ms", "bench_sparse_matmul", "bench_dynamic_int8", "bench_lowrank",
-           "bench_depthwise", "bench_structured_lenet", "run_all", "to_frame", "main"]
+__all__ = ["BenchRow", "bench_sparse_matmul", "bench_dynamic_int8", "bench_lowrank", "bench_depthwise",
+           "bench_structured_lenet", "run_all", "to_frame", "main", "COLUMNS"]
+
+#: The columns of :func:`to_frame`, in order.
+COLUMNS = ["experiment", "setting", "dense_ms", "compressed_ms", "speedup", "speedup_low", "speedup_high",
+           "speedup_range", "ideal", "basis", "efficiency"]
 
 
 @dataclass(frozen=True)
-class BenchRow:
-    """One measured comparison: ``speedup = dense_ms / compressed_ms``; ``ideal`` from MACs or bits."""
+class BenchRow(Row):
+    """One measured comparison of a dense and a compressed kernel.
+
+    ``speedup`` is the median over interleaved rounds of the within-round ratio
+    ``t_dense / t_compressed``; ``speedup_low`` / ``speedup_high`` are its min / max over the
+    rounds. ``dense_ms`` / ``compressed_ms`` are the typical times the chapter function reports
+    (for information: the speed-up is *not* their quotient). ``ideal`` comes from MACs or bits
+    (``basis``); ``efficiency = speedup / ideal``.
+    """
 
     experiment: str
     setting: str
     dense_ms: float
     compressed_ms: float
+    speedup: float
+    speedup_low: float
+    speedup_high: float
     ideal: float
     basis: str = "MACs"
 
+    def __post_init__(self):
+        for name in ("experiment", "setting", "basis"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"BenchRow.{name} must be a str, got {type(getattr(self, name)).__name__}")
+        for name in ("dense_ms", "compressed_ms", "speedup", "speedup_low", "speedup_high", "ideal"):
+            object.__setattr__(self, name, checks.check_float(getattr(self, name), f"BenchRow.{name}", minimum=0.0,
+                                                              open_low=True))
+        if not self.speedup_low <= self.speedup <= self.speedup_high:
+            raise ValueError(f"BenchRow needs speedup_low <= speedup <= speedup_high, got "
+                             f"{self.speedup_low} <= {self.speedup} <= {self.speedup_high}")
+
+    @classmethod
+    def measured(cls, experiment: str, setting: str, dense_ms: float, compressed_ms: float,
+                 speedup: metrics.Spread, ideal: float, basis: str = "MACs") -> "BenchRow":
+        """A row from a measured :class:`companion.metrics.Spread` of the speed-up."""
+        if not isinstance(speedup, metrics.Spread):
+            raise TypeError(f"speedup must be a companion.metrics.Spread, got {type(speedup).__name__}")
+        return cls(experiment, setting, dense_ms, compressed_ms, speedup.mid, speedup.low, speedup.high, ideal, basis)
+
     @property
-    def speedup(self) -> float:
-        return self.dense_ms / self.compressed_ms if self.compressed_ms > 0 else float("inf")
+    def speedup_spread(self) -> metrics.Spread:
+        """The speed-up as a :class:`companion.metrics.Spread` (low, median, high)."""
+        return metrics.Spread(self.speedup_low, self.speedup, self.speedup_high)
+
+    @property
+    def speedup_range(self) -> str:
+        """The measured range for prose, e.g. ``"4.8–5.3x"`` (two decimals below 1x)."""
+        return self.speedup_spread.text(".2f" if self.speedup_low < 1 else ".1f", "x")
 
     @property
     def efficiency(self) -> float:
-        """Measured speedup as a fraction of the ideal one (1 = the kernel delivers the ideal)."""
+        """Measured (median) speed-up as a fraction of the ideal one (1 = the kernel delivers the ideal)."""
         return self.speedup / self.ideal
 
     def as_dict(self) -> dict:
-        d = asdict(self)
-        d.update(speedup=self.speedup, efficiency=self.efficiency)
+        d = super().as_dict()
+        d.update(speedup_range=self.speedup_range, efficiency=self.efficiency)
         return d
 
 
-def time_ms(fn: Callable[[], object], *, repeats: int = 20, warmup: int = 5) -> float:
-    """Best (minimum) wall-clock time of ``fn()`` in ms over ``repeats`` runs (``warmup`` untimed first).
-
-    The minimum, as ``timeit`` recommends: other processes only ever add time, so the fastest
-    run is the best estimate of what the kernel itself costs.
-    """
-    return metrics.time_call_ms(fn, repeats=repeats, warmup=warmup, stat="min")
-
-
-def _check_fraction_list(name: str, values: Sequence[float], *, upper_open: bool = True) -> list[float]:
-    values = list(values)
-    if not values:
-        raise ValueError(f"{name} must not be empty")
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
-            raise ValueError(f"every {name} must be a number in [0, 1), got {v!r}")
-    return [float(v) for v in values]
-
-
-def _check_pos(name: str, v) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"{name} must be a positive int, got {v!r}")
-    return v
+def _timer_args(rounds, repeats) -> tuple[int, int]:
+    return checks.check_int(rounds, "rounds", minimum=1), checks.check_int(repeats, "repeats", minimum=1)
 
 
 def bench_sparse_matmul(n: int = 1024, batch: int = 64, sparsities: Sequence[float] = (0.5, 0.9, 0.95, 0.99), *,
-                        repeats: int = 20, seed: int = 0) -> list[BenchRow]:
-    """Dense ``W @ X`` vs CSR ``W @ X`` (``W``: [n, n] with a random unstructured mask, ``X``: [n, batch])."""
-    n, batch = _check_pos("n", n), _check_pos("batch", batch)
-    sparsities = _check_fraction_list("sparsity", sparsities)
-    gen = torch.Generator().manual_seed(seed)
-    w = torch.randn(n, n, generator=gen)
-    x = torch.randn(n, batch, generator=gen)
-    rows = []
-    dense_ms = time_ms(lambda: w @ x, repeats=repeats)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
-        for s in sparsities:
-            ws = w * (torch.rand(n, n, generator=gen) >= s)
-            csr = ws.to_sparse_csr()
-            rows.append(BenchRow("sparse matmul (CSR)", f"{n}x{n}, {s:.0%} zeros", dense_ms,
-                                 time_ms(lambda: csr @ x, repeats=repeats), 1 / (1 - s)))
-    return rows
+                        rounds: int = 5, repeats: int = 5, seed: int = 0) -> Rows:
+    """Dense ``W @ X`` vs CSR ``W @ X`` (``W``: [n, n] magnitude-pruned to each sparsity, ``X``: [n, batch]).
+
+    :func:`companion.sparsity.time_sparse_linear`; ideal ``1 / (1 − sparsity)``; times are the
+    median over rounds of each round's best.
+    """
+    n, batch = checks.check_int(n, "n", minimum=1), checks.check_int(batch, "batch", minimum=1)
+    sparsities = [checks.check_fraction(s, "sparsity", open_high=True) for s in sparsities]
+    if not sparsities:
+        raise ValueError("sparsities must not be empty: give fractions in [0, 1)")
+    rounds, repeats = _timer_args(rounds, repeats)
+    timed = sparsity.time_sparse_linear(n, n, sparsities, (batch,), repeats=repeats, rounds=rounds, seed=seed)
+    return Rows(BenchRow("sparse matmul (CSR)", f"{n}x{n}, {t.sparsity:.0%} zeros", t.dense_us / 1e3,
+                         t.sparse_us / 1e3, t.speedup, t.speedup_min, t.speedup_max, t.ideal) for t in timed)
 
 
-def bench_dynamic_int8(n: int = 1024, batch: int = 64, layers: int = 3, *, repeats: int = 20,
-                       seed: int = 0) -> list[BenchRow]:
-    """float32 MLP of ``layers`` ``Linear(n, n)`` vs its ``torch.ao`` dynamic-int8 version (ideal: 4x, bits)."""
-    n, batch, layers = _check_pos("n", n), _check_pos("batch", batch), _check_pos("layers", layers)
+def bench_dynamic_int8(n: int = 1024, batch: int = 64, layers: int = 3, *, rounds: int = 5, repeats: int = 5,
+                       seed: int = 0) -> Rows:
+    """float32 MLP of ``layers`` ``Linear(n, n)`` + ReLU vs its dynamic-int8 version (ideal: 32/8 = 4x, bits).
+
+    :func:`companion.quantization.dynamic_int8` timed by :func:`companion.metrics.compare_latency_ms`
+    on a ``[batch, n]`` input; times are the median over rounds of each round's best.
+    """
+    n, batch = checks.check_int(n, "n", minimum=1), checks.check_int(batch, "batch", minimum=1)
+    layers = checks.check_int(layers, "layers", minimum=1)
+    rounds, repeats = _timer_args(rounds, repeats)
     torch.manual_seed(seed)
     mlp = nn.Sequential(*[m for _ in range(layers) for m in (nn.Linear(n, n), nn.ReLU())]).eval()
-    x = torch.randn(batch, n)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao.quantization is deprecated in favour of torchao
-        from torch.ao.quantization import quantize_dynamic
-        qmlp = quantize_dynamic(mlp, {nn.Linear}, dtype=torch.qint8)
-        q_ms = time_ms(lambda: qmlp(x), repeats=repeats)
-    return [BenchRow("int8 dynamic quantization", f"{layers}x Linear({n},{n}), batch {batch}",
-                     time_ms(lambda: mlp(x), repeats=repeats), q_ms, 4.0, "bits")]
+    t = metrics.compare_latency_ms({"float32": mlp, "int8": quantization.dynamic_int8(mlp)}, (batch, n),
+                                   rounds=rounds, repeats=repeats)
+    return Rows([BenchRow.measured("int8 dynamic quantization", f"{layers}x Linear({n},{n}), batch {batch}",
+                                   t.ms("float32").mid, t.ms("int8").mid, t.ratio("float32", "int8"), 4.0, "bits")])
 
 
-def bench_lowrank(n: int = 1024, batch: int = 64, ranks: Sequence[int] = (256, 128, 32), *, repeats: int = 20,
-                  seed: int = 0) -> list[BenchRow]:
-    """``Linear(n, n)`` vs ``Linear(r, n) ∘ Linear(n, r)`` (ideal: n² / (2nr))."""
-    n, batch = _check_pos("n", n), _check_pos("batch", batch)
-    ranks = [_check_pos("rank", r) for r in ranks]
+def bench_lowrank(n: int = 1024, batch: int = 64, ranks: Sequence[int] = (256, 128, 32), *, rounds: int = 5,
+                  repeats: int = 5, seed: int = 0) -> Rows:
+    """``Linear(n, n)`` vs ``Linear(r, n) ∘ Linear(n, r)`` on a ``[batch, n]`` input (ideal: n² / (2nr)).
+
+    :func:`companion.decomposition.speedup_range` (single thread); times are each module's
+    fastest over the rounds.
+    """
+    n, batch = checks.check_int(n, "n", minimum=1), checks.check_int(batch, "batch", minimum=1)
+    ranks = [checks.check_int(r, "rank", minimum=1, maximum=n) for r in ranks]
+    if not ranks:
+        raise ValueError(f"ranks must not be empty: give ints in [1, {n}]")
+    rounds, repeats = _timer_args(rounds, repeats)
     torch.manual_seed(seed)
     dense = nn.Linear(n, n).eval()
-    x = torch.randn(batch, n)
-    dense_ms = time_ms(lambda: dense(x), repeats=repeats)
-    rows = []
+    rows = Rows()
     for r in ranks:
         low = nn.Sequential(nn.Linear(n, r, bias=False), nn.Linear(r, n)).eval()
-        rows.append(BenchRow("low-rank (SVD) Linear", f"{n}x{n} → rank {r}", dense_ms,
-                             time_ms(lambda: low(x), repeats=repeats), n * n / (2 * n * r)))
+        s = decomposition.speedup_range(dense, low, (batch, n), rounds=rounds, repeats=repeats, threads=1)
+        rows.append(BenchRow("low-rank (SVD) Linear", f"{n}x{n} → rank {r}", s.dense_ms, s.small_ms, s.median, s.low,
+                             s.high, n * n / (2 * n * r)))
     return rows
 
 
-def bench_depthwise(channels: int = 64, size: int = 56, batch: int = 8, *, repeats: int = 20,
-                    seed: int = 0) -> list[BenchRow]:
-    """Standard 3×3 conv (C→C) vs depthwise 3×3 + pointwise 1×1 (MobileNet's block; ideal 9C²/(9C + C²))."""
-    c, size, batch = _check_pos("channels", channels), _check_pos("size", size), _check_pos("batch", batch)
-    torch.manual_seed(seed)
-    std = nn.Conv2d(c, c, 3, padding=1, bias=False).eval()
-    sep = nn.Sequential(nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False), nn.Conv2d(c, c, 1, bias=False)).eval()
-    x = torch.randn(batch, c, size, size)
-    return [BenchRow("depthwise-separable conv", f"C={c}, {size}x{size}, batch {batch}",
-                     time_ms(lambda: std(x), repeats=repeats), time_ms(lambda: sep(x), repeats=repeats),
-                     9 * c * c / (9 * c + c * c))]
+def bench_depthwise(channels: int = 64, size: int = 56, batch: int = 8, *, rounds: int = 5,
+                    repeats: int = 5) -> Rows:
+    """Standard 3×3 conv (C→C) vs depthwise 3×3 + pointwise 1×1 (MobileNet's block; ideal 9C²/(9C + C²)).
+
+    :func:`companion.compact.latency_comparison` (``repeats`` runs per round, its own fixed
+    weights: timing does not depend on them); times are the median over rounds of each round's best.
+    """
+    c, size = checks.check_int(channels, "channels", minimum=1), checks.check_int(size, "size", minimum=1)
+    batch = checks.check_int(batch, "batch", minimum=1)
+    rounds, repeats = _timer_args(rounds, repeats)
+    out = compact.latency_comparison(c, c, size, batch=batch, repeats=rounds * repeats, rounds=rounds,
+                                     stat="median")
+    return Rows([BenchRow("depthwise-separable conv", f"C={c}, {size}x{size}, batch {batch}", out["ms_standard"],
+                          out["ms_separable"], out["speedup_median"], out["speedup_min"], out["speedup_max"],
+                          out["mac_ratio"])])
 
 
-def bench_structured_lenet(keep: Sequence[float] = (0.5, 0.25), batch: int = 64, *, repeats: int = 20,
-                           seed: int = 0) -> list[BenchRow]:
-    """LeNet-5 vs a LeNet-5 whose conv channels and fc1 units were pruned to a fraction ``keep``.
+def _pruned_lenet(keep: float) -> nn.Module:
+    return models.LeNet5(channels=(max(1, round(20 * keep)), max(1, round(50 * keep))),
+                         hidden=max(1, round(500 * keep))).eval()
+
+
+def bench_structured_lenet(keep: Sequence[float] = (0.5, 0.25), batch: int = 64, *, rounds: int = 5,
+                           repeats: int = 5, seed: int = 0) -> Rows:
+    """LeNet-5 vs LeNet-5s whose conv channels and fc1 units were pruned to a fraction ``keep``.
 
     Structured (filter/neuron) pruning leaves a smaller *dense* network; timing does not depend
     on the weight values, so the pruned shape is built directly (chapter 5 shows how to get there).
+    All of them are timed together by :func:`companion.metrics.compare_latency_ms` on a
+    ``[batch, 1, 28, 28]`` input; ideal = dense MACs / pruned MACs.
     """
-    batch = _check_pos("batch", batch)
-    keep = list(keep)
-    for k in keep:
-        if isinstance(k, bool) or not isinstance(k, (int, float)) or not 0 < k <= 1:
-            raise ValueError(f"every keep fraction must be in (0, 1], got {k!r}")
+    batch = checks.check_int(batch, "batch", minimum=1)
+    keep = [checks.check_float(k, "keep fraction", minimum=0.0, maximum=1.0, open_low=True) for k in keep]
+    if not keep:
+        raise ValueError("keep must not be empty: give fractions in (0, 1]")
+    rounds, repeats = _timer_args(rounds, repeats)
     torch.manual_seed(seed)
     dense = models.LeNet5().eval()
-    x = torch.randn(batch, 1, 28, 28)
-    dense_ms = time_ms(lambda: dense(x), repeats=repeats)
+    small = {f"keep {k:.0%}": _pruned_lenet(k) for k in keep}
+    t = metrics.compare_latency_ms({"dense": dense, **small}, (batch, 1, 28, 28), rounds=rounds, repeats=repeats)
     dense_macs = metrics.measure_macs(dense)
-    rows = []
-    for k in keep:
-        small = models.LeNet5(channels=(max(1, round(20 * k)), max(1, round(50 * k))),
-                              hidden=max(1, round(500 * k))).eval()
-        rows.append(BenchRow("structured-pruned LeNet-5", f"keep {k:.0%} of channels/units, batch {batch}", dense_ms,
-                             time_ms(lambda: small(x), repeats=repeats), dense_macs / metrics.measure_macs(small)))
-    return rows
+    return Rows(BenchRow.measured("structured-pruned LeNet-5", f"{name} of channels/units, batch {batch}",
+                                  t.ms("dense").mid, t.ms(name).mid, t.ratio("dense", name),
+                                  dense_macs / metrics.measure_macs(m)) for name, m in small.items())
 
 
-def run_all(quick: bool = False, *, seed: int = 0) -> list[BenchRow]:
-    """Every benchmark (``quick``: smaller sizes and fewer repeats, a few seconds in all)."""
+def run_all(quick: bool = False, *, seed: int = 0) -> Rows:
+    """Every benchmark (``quick``: smaller sizes, a few seconds in all).
+
+    Sizes keep each timed call short (about 2 ms or less in quick mode): on a loaded machine a
+    call longer than a scheduler time slice is preempted in nearly every run, which inflates the
+    slower (dense) side and with it the speed-up; the fastest of ``repeats`` short runs is not.
+    The full sizes run calls of tens of ms: run them on a quiet machine.
+    """
+    if not isinstance(quick, bool):
+        raise TypeError(f"quick must be a bool, got {type(quick).__name__}")
+    seed = checks.check_int(seed, "seed", minimum=0)
     if quick:
-        kw = dict(repeats=10, seed=seed)
-        return (bench_sparse_matmul(512, 32, (0.5, 0.9, 0.99), **kw) + bench_dynamic_int8(512, 32, 2, **kw)
-                + bench_lowrank(512, 32, (128, 32), **kw) + bench_depthwise(32, 28, 4, **kw)
-                + bench_structured_lenet((0.5, 0.25), 32, **kw))
-    kw = dict(repeats=25, seed=seed)
-    return (bench_sparse_matmul(2048, 64, (0.5, 0.8, 0.9, 0.95, 0.99), **kw) + bench_dynamic_int8(1024, 64, 3, **kw)
-            + bench_lowrank(1024, 64, (256, 128, 32), **kw) + bench_depthwise(64, 56, 8, **kw)
-            + bench_structured_lenet((0.75, 0.5, 0.25), 64, **kw))
+        kw = dict(rounds=5, repeats=10)
+        return Rows(bench_sparse_matmul(512, 32, (0.5, 0.9, 0.99), seed=seed, **kw)
+                    + bench_dynamic_int8(512, 32, 2, seed=seed, **kw)
+                    + bench_lowrank(512, 32, (128, 32), seed=seed, **kw) + bench_depthwise(32, 28, 4, **kw)
+                    + bench_structured_lenet((0.5, 0.25), 8, seed=seed, **kw))
+    kw = dict(rounds=7, repeats=10)
+    return Rows(bench_sparse_matmul(2048, 64, (0.5, 0.8, 0.9, 0.95, 0.99), seed=seed, **kw)
+                + bench_dynamic_int8(1024, 64, 3, seed=seed, **kw)
+                + bench_lowrank(1024, 64, (256, 128, 32), seed=seed, **kw) + bench_depthwise(64, 56, 8, **kw)
+                + bench_structured_lenet((0.75, 0.5, 0.25), 64, seed=seed, **kw))
 
 
 def to_frame(rows: Sequence[BenchRow]):
-    """A pandas DataFrame of benchmark rows (ms, measured speedup, ideal, efficiency)."""
+    """A pandas DataFrame of benchmark rows, columns :data:`COLUMNS` (ms, the median speed-up
+    with its low/high and a ``speedup_range`` text such as ``"4.8–5.3x"``, ideal, efficiency)."""
     import pandas as pd
     rows = list(rows)
     for r in rows:
         if not isinstance(r, BenchRow):
-            raise TypeError(f"expected BenchRow, got {type(r).__name__}")
-    df = pd.DataFrame([r.as_dict() for r in rows])
-    return df[["experiment", "setting", "dense_ms", "compressed_ms", "speedup", "ideal", "basis", "efficiency"]]
+            raise TypeError(f"rows must hold BenchRow objects, got {type(r).__name__}")
+    return pd.DataFrame([r.as_dict() for r in rows], columns=COLUMNS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m companion.bench [--quick] [--threads N] [--csv FILE]``."""
+    """Command line: ``python -m companion.bench [--quick] [--csv FILE]``."""
     parser = argparse.ArgumentParser(prog="python -m companion.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--csv", default=None, help="also write the table to this CSV file")
     args = parser.parse_args(argv)
-    if args.threads is not None:
-        if args.threads < 1:
-            parser.error("--threads must be >= 1")
-        torch.set_num_threads(args.threads)
     df = to_frame(run_all(args.quick))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"quantized engine {torch.backends.quantized.engine}")
-    with __import__("pandas").option_context("display.width", 160, "display.max_colwidth", 40):
+    print(f"torch {torch.__version__}, quantized engine {torch.backends.quantized.engine}; one thread, "
+          "speedup = median of within-round ratios over interleaved rounds (range: min–max)")
+    with __import__("pandas").option_context("display.width", 200, "display.max_colwidth", 40):
         print(df.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     if args.csv:
         df.to_csv(args.csv, index=False)
