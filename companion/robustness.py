@@ -31,7 +31,8 @@ from torch import nn
 from . import data
 
 __all__ = ["Normalization", "MNIST_NORMALIZATION", "fgsm", "pgd", "attack_accuracy", "robustness_curve",
-           "linear_fgsm_closed_form", "robustness_table", "margin_loss", "LOSSES"]
+           "linear_fgsm_closed_form", "robustness_table", "margin_loss", "LOSSES", "within_interval",
+           "match_clean_accuracy"]
 
 
 @dataclass(frozen=True)
@@ -243,3 +244,33 @@ def robustness_table(models: dict[str, nn.Module], eps_values: Sequence[float], 
                 rows.append({"model": name, "attack": attack, "eps": float(eps),
                              "accuracy": attack_accuracy(model, eps, attack=kind, split=split, n=n, **kw)})
     return rows
+
+
+# --- comparing robustness fairly: at matched clean accuracy ---------------------------------------
+
+def within_interval(accuracy: float, reference: float, n: int, confidence: float = 0.95) -> bool:
+    """Whether ``accuracy`` (%) lies inside the Wilson interval of ``reference`` (%, measured on ``n``
+    images): the two clean accuracies are then indistinguishable on this test set, so a difference
+    in robustness is not a side effect of a worse classifier (:func:`companion.stats.accuracy_interval`)."""
+    from .stats import accuracy_interval
+    if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)) or not 0 <= accuracy <= 100:
+        raise ValueError(f"accuracy must be a percentage in [0, 100], got {accuracy!r}")
+    return accuracy_interval(reference, n, confidence).contains(float(accuracy))
+
+
+def match_clean_accuracy(candidates: dict[str, float], reference: float, n: int,
+                         confidence: float = 0.95) -> str:
+    """The *last* of ``candidates`` (``{label: clean accuracy %}``, ordered from least to most
+    compressed) whose clean accuracy lies inside the Wilson interval of ``reference`` — the most
+    compressed model that is still as accurate as the reference on this test set. A ``ValueError``
+    names the accuracies and the interval when none qualifies."""
+    from .stats import accuracy_interval
+    if not isinstance(candidates, dict) or not candidates:
+        raise ValueError("candidates must be a non-empty dict {label: clean accuracy in %}")
+    ok = [label for label, acc in candidates.items() if within_interval(acc, reference, n, confidence)]
+    if not ok:
+        iv = accuracy_interval(reference, n, confidence)
+        raise ValueError(f"no candidate's clean accuracy {candidates} lies in the {100 * confidence:.0f} % interval "
+                         f"[{iv.low:.2f}, {iv.high:.2f}] of the reference {reference} %; train them longer or "
+                         "compress less")
+    return ok[-1]

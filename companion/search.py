@@ -36,7 +36,7 @@ from torch import nn
 from . import exercises, metrics, quantization, sparsity, train
 
 __all__ = ["Policy", "SearchSpace", "SearchResult", "repair", "evolutionary_search", "best_uniform",
-           "min_cost", "apply_policy", "policy_size_bits", "accelerator_cost", "proxy_score", "finetune_policy", "DEFAULT_SPACE",
+           "protected_layers", "min_cost", "apply_policy", "policy_size_bits", "accelerator_cost", "proxy_score", "finetune_policy", "DEFAULT_SPACE",
            "BOOK_BUDGET_FRACTION", "book_architecture", "book_problem", "compare_with_uniform",
            "policy_from_spec"]
 
@@ -267,22 +267,75 @@ def evolutionary_search(space: SearchSpace, cost: Callable[[Policy], float], sco
                         tuple((p, cost_of(p), score_of(p)) for p in ranked))
 
 
+def _fixed(space: SearchSpace, values: Mapping | None, name: str, allowed: tuple) -> dict:
+    values = dict(values or {})
+    bad = [n for n in values if n not in space.layers]
+    if bad:
+        raise ValueError(f"{name} names layers {bad} that the space lacks; layers: {list(space.layers)}")
+    off = {n: v for n, v in values.items() if v not in allowed}
+    if off:
+        raise ValueError(f"{name} values {off} are not on the grid {list(allowed)}")
+    return values
+
+
 def best_uniform(space: SearchSpace, cost: Callable[[Policy], float], score: Callable[[Policy], float],
-                 budget: float) -> SearchResult:
+                 budget: float, *, fixed_sparsity: Mapping[str, float] | None = None,
+                 fixed_bits: Mapping[str, int] | None = None) -> SearchResult:
     """The best *uniform* policy (one ``(s, b)`` for all layers) with ``cost ≤ budget`` — the fair
-    reference for a per-layer search. Exhaustive over the ``|S|·|B|`` uniform policies."""
+    reference for a per-layer search. Exhaustive over the ``|S|·|B|`` uniform policies.
+
+    ``fixed_sparsity`` / ``fixed_bits`` (``{layer: value}``, values on the grid) keep some layers
+    out of the uniform setting, as AMC and HAQ keep the first and last layers dense / at 8 bits
+    (:func:`protected_layers`). A ``ValueError`` says so when no uniform policy fits the budget."""
     if not isinstance(space, SearchSpace):
         raise TypeError(f"space must be a SearchSpace, got {type(space).__name__}")
     budget = _check_budget(space, cost, budget)
+    fs = _fixed(space, fixed_sparsity, "fixed_sparsity", space.sparsities)
+    fb = _fixed(space, fixed_bits, "fixed_bits", space.bits)
     feasible = []
     for s, b in itertools.product(space.sparsities, space.bits):
-        p = space.uniform(s, b)
+        p = Policy(space.layers, tuple(float(fs.get(n, s)) for n in space.layers),
+                   tuple(int(fb.get(n, b)) for n in space.layers))
         c = float(cost(p))
         if c <= budget:
             feasible.append((p, c))
+    if not feasible:
+        raise ValueError(f"no uniform policy with fixed_sparsity={fs} and fixed_bits={fb} fits the budget "
+                         f"{budget:g}; protect fewer layers (protected_layers) or raise the budget")
     scored = sorted(((p, c, float(score(p))) for p, c in feasible), key=lambda t: (-t[2], t[1], t[0].sparsity))
     p, c, sc = scored[0]
     return SearchResult(p, c, sc, budget, (sc,), len(scored), tuple(scored))
+
+
+def protected_layers(space: SearchSpace, cost: Callable[[Policy], float], budget: float, *,
+                     bits: int = 8) -> tuple[dict[str, float], dict[str, int]]:
+    """The ``(fixed_sparsity, fixed_bits)`` of a uniform baseline that protects the first and last
+    layers as AMC (He et al. 2018) and HAQ (Wang et al. 2019) do: both keep ``bits`` and stay dense.
+
+    If a protected layer kept dense cannot fit the budget even with every other layer at its most
+    compressed setting (in LeNet-300-100 the first layer holds 88 % of the weights), that layer
+    keeps its ``bits`` but takes the uniform sparsity; the layers are released largest cost first.
+    """
+    if not isinstance(space, SearchSpace):
+        raise TypeError(f"space must be a SearchSpace, got {type(space).__name__}")
+    if bits not in space.bits or 0.0 not in space.sparsities:
+        raise ValueError(f"bits must be on the grid {list(space.bits)} and the grid must hold sparsity 0, "
+                         f"got bits={bits!r}, sparsities={list(space.sparsities)}")
+    budget = _check_budget(space, cost, budget)
+    ends = list(dict.fromkeys((space.layers[0], space.layers[-1])))
+    fixed_bits = {n: bits for n in ends}
+    dense = list(ends)
+
+    def cheapest(dense_layers):
+        return float(cost(Policy(space.layers, tuple(0.0 if n in dense_layers else space.sparsities[-1]
+                                                     for n in space.layers),
+                                 tuple(fixed_bits.get(n, space.bits[-1]) for n in space.layers))))
+    while dense and cheapest(dense) > budget:
+        # release the protected layer whose density costs the most
+        dense.remove(max(dense, key=lambda n: cheapest(dense) - cheapest([d for d in dense if d != n])))
+    if cheapest(dense) > budget:
+        raise ValueError(f"even with only the bits of {ends} protected, no uniform policy fits the budget {budget:g}")
+    return {n: 0.0 for n in dense}, fixed_bits
 
 
 # --- the book's networks: applying a policy, its cost, its proxy score, its fine-tuning ----------
@@ -360,21 +413,27 @@ def proxy_score(model: nn.Module, split: str | tuple = "val") -> Callable[[Polic
 
 
 def finetune_policy(model_name: str, policy: Policy, *, epochs: int = 2, lr: float = 5e-4, seed: int = 0,
-                    progress: bool = False) -> nn.Module:
+                    baseline_seed: int | None = None, progress: bool = False) -> nn.Module:
     """The baseline ``model_name`` pruned to the policy, retrained ``epochs`` with its masks fixed
     (seed ``seed``), then quantized to the policy's bits (prune → retrain → quantize, as in Deep
-    Compression). Cached on disk; returns a plain model (masks baked)."""
+    Compression). ``seed`` also selects the baseline (``train.baseline(model_name, seed=seed)``)
+    unless ``baseline_seed`` is given (comparisons "from the same baseline" pass 0). Cached on
+    disk; returns a plain model (masks baked)."""
     if not isinstance(policy, Policy):
         raise TypeError(f"policy must be a Policy, got {type(policy).__name__}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    base_seed = seed if baseline_seed is None else baseline_seed
+    if isinstance(base_seed, bool) or not isinstance(base_seed, int) or base_seed < 0:
+        raise ValueError(f"baseline_seed must be a non-negative int or None, got {baseline_seed!r}")
     # the retrained (pruned, float) model depends on the sparsities only; bits are applied after
-    spec = {"ch8": "finetune_policy", "v": 2, "model": model_name, "layers": list(policy.layers),
-            "sparsity": list(policy.sparsity), "epochs": epochs,
-            "lr": lr, "seed": seed, "baseline": train.baseline_config(model_name).__dict__}
+    spec = {"ch8": "finetune_policy", "model": model_name, "layers": list(policy.layers),
+            "sparsity": list(policy.sparsity), "epochs": epochs, "lr": lr, "seed": seed}
 
     def make():
-        m = train.baseline(model_name, progress=False)
+        m = train.baseline(model_name, seed=base_seed, progress=False)
         _check_policy_layers(m, policy)
         return m
 
@@ -386,7 +445,8 @@ def finetune_policy(model_name: str, policy: Policy, *, epochs: int = 2, lr: flo
                       desc="fine-tuning a policy")
         sparsity.bake_(m)
 
-    pruned = train.cached_model(spec, make, fit, name=f"ch8-ft-{model_name}")
+    pruned = train.cached_model(spec, make, fit, name=f"ch8-ft-{model_name}",
+                                code=(finetune_policy, sparsity.prune_, sparsity.bake_))
     return quantization.quantize_weights(pruned, policy.bit_map, scheme="symmetric", granularity="channel",
                                          layers=list(policy.layers))
 
@@ -419,41 +479,58 @@ def book_problem(model_name: str = "lenet300", *, budget_fraction: float = BOOK_
 def compare_with_uniform(model_name: str = "lenet300", seeds: Sequence[int] = (0, 1, 2), *,
                          budget_fraction: float = BOOK_BUDGET_FRACTION, metric: str = "energy_pj",
                          population: int = 12, generations: int = 8, epochs: int = 2, lr: float = 5e-4,
-                         progress: bool = False) -> dict:
+                         protect_first_last: bool = True, progress: bool = False) -> dict:
     """The chapter's experiment, cached: for each seed, search a per-layer policy (seeded
-    evolution, started from the best uniform policy) and fine-tune both it and the best uniform
-    policy with the same recipe and seed; report proxy and test accuracies and costs.
+    evolution, started from the uniform references) and fine-tune it and the uniform reference
+    with the same recipe and seed, from the same baseline (seed 0); report proxy and test
+    accuracies and costs.
 
-    Returns ``{"budget", "dense_cost", "uniform": {...}, "runs": [{"seed", "policy", "cost", "proxy",
-    "test", "uniform_test", "history"}, ...], "gain_pp": [...]}`` (plain lists and numbers).
+    The reference (``"uniform"``) is the best uniform policy whose first and last layers keep 8
+    bits and stay dense where the budget allows (:func:`protected_layers`; AMC and HAQ protect
+    them too) when ``protect_first_last``; ``"uniform_all"`` is the plain one (every layer at the
+    same ``(s, b)``), kept for comparison. Returns ``{"budget", "dense_cost", "layers", "uniform":
+    {...}, "uniform_all": {...}, "protected": {"sparsity", "bits"}, "runs": [{"seed", "policy", "cost",
+    "proxy", "test", "uniform_test", "uniform_all_test", "history"}, ...], "gain_pp": [...],
+    "gain_all_pp": [...]}`` (plain lists and numbers; gains are ``test − uniform_test``).
     """
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise ValueError(f"seeds must be distinct non-negative ints, got {seeds!r}")
-    spec = {"ch8": "compare_with_uniform", "v": 1, "model": model_name, "seeds": seeds,
+    if not isinstance(protect_first_last, bool):
+        raise TypeError(f"protect_first_last must be a bool, got {type(protect_first_last).__name__}")
+    spec = {"ch8": "compare_with_uniform", "model": model_name, "seeds": seeds,
             "budget_fraction": budget_fraction, "metric": metric, "population": population,
-            "generations": generations, "epochs": epochs, "lr": lr, "space": [DEFAULT_SPACE.sparsities, DEFAULT_SPACE.bits],
-            "arch": repr(book_architecture())}
+            "generations": generations, "epochs": epochs, "lr": lr, "protect_first_last": protect_first_last,
+            "space": [DEFAULT_SPACE.sparsities, DEFAULT_SPACE.bits], "arch": repr(book_architecture())}
 
     def compute():
         space, cost, score, budget = book_problem(model_name, budget_fraction=budget_fraction, metric=metric)
-        uni = best_uniform(space, cost, score, budget)
+        plain = best_uniform(space, cost, score, budget)
+        fs, fb = protected_layers(space, cost, budget) if protect_first_last else ({}, {})
+        uni = best_uniform(space, cost, score, budget, fixed_sparsity=fs, fixed_bits=fb)
         out = {"budget": budget, "dense_cost": cost(space.uniform(0.0, 8)), "layers": list(space.layers),
-               "uniform": {"policy": uni.policy.as_spec(), "cost": uni.cost, "proxy": uni.score}, "runs": []}
+               "uniform": {"policy": uni.policy.as_spec(), "cost": uni.cost, "proxy": uni.score},
+               "uniform_all": {"policy": plain.policy.as_spec(), "cost": plain.cost, "proxy": plain.score},
+               "protected": {"sparsity": fs, "bits": fb}, "runs": []}
+
+        def test_acc(policy, seed):
+            return train.evaluate(finetune_policy(model_name, policy, epochs=epochs, lr=lr, seed=seed,
+                                                  baseline_seed=0, progress=progress))
         for seed in seeds:
             res = evolutionary_search(space, cost, score, budget, population=population, generations=generations,
-                                      seed=seed, start=[uni.policy])
-            acc = train.evaluate(finetune_policy(model_name, res.policy, epochs=epochs, lr=lr, seed=seed,
-                                                 progress=progress))
-            uacc = train.evaluate(finetune_policy(model_name, uni.policy, epochs=epochs, lr=lr, seed=seed,
-                                                  progress=progress))
+                                      seed=seed, start=list(dict.fromkeys([uni.policy, plain.policy])))
             out["runs"].append({"seed": seed, "policy": res.policy.as_spec(), "cost": res.cost, "proxy": res.score,
-                                "test": acc, "uniform_test": uacc, "history": list(res.history),
+                                "test": test_acc(res.policy, seed), "uniform_test": test_acc(uni.policy, seed),
+                                "uniform_all_test": test_acc(plain.policy, seed), "history": list(res.history),
                                 "evaluations": res.evaluations})
         out["gain_pp"] = [r["test"] - r["uniform_test"] for r in out["runs"]]
+        out["gain_all_pp"] = [r["test"] - r["uniform_all_test"] for r in out["runs"]]
         return out
 
-    return train.cached_result(spec, compute, name=f"ch8-autocomp-{model_name}")
+    return train.cached_result(spec, compute, name=f"ch8-autocomp-{model_name}",
+                               parents=[train.baseline_key(model_name)],
+                               code=(compare_with_uniform, book_problem, best_uniform, protected_layers,
+                                     evolutionary_search, repair, apply_policy, finetune_policy))
 
 
 def policy_from_spec(spec: Mapping) -> Policy:
@@ -488,13 +565,14 @@ def _check_beats_uniform(policy) -> str:
 
 def _book_uniform_score() -> float:
     """Proxy score of the best uniform policy of :func:`book_problem` (cached on disk)."""
-    spec = {"ch8": "book_uniform", "v": 1, "budget_fraction": BOOK_BUDGET_FRACTION,
+    spec = {"ch8": "book_uniform", "budget_fraction": BOOK_BUDGET_FRACTION,
             "space": [DEFAULT_SPACE.sparsities, DEFAULT_SPACE.bits], "arch": repr(book_architecture())}
 
     def compute():
         space, cost, score, budget = book_problem()
         return best_uniform(space, cost, score, budget).score
-    return float(train.cached_result(spec, compute, name="ch8-uniform"))
+    return float(train.cached_result(spec, compute, name="ch8-uniform", parents=[train.baseline_key("lenet300")],
+                                     code=(_book_uniform_score, book_problem, best_uniform, apply_policy)))
 
 
 exercises.register(

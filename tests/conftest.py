@@ -29,6 +29,7 @@ if FAST_TIER:
 
     @functools.wraps(_real_fit)
     def _guarded_fit(model, *args, epochs=10, train_data="train", **kwargs):
+        _real_fit(model, *args, epochs=0, train_data=train_data, **kwargs)  # argument errors first, as usual
         x, _ = train._as_xy(train_data)
         if epochs * len(x) > FAST_TIER_MAX_SAMPLE_EPOCHS:
             raise RuntimeError(f"this test trains {epochs} epochs on {len(x)} images in the fast tier: "

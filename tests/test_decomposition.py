@@ -353,6 +353,7 @@ def _uncached(monkeypatch, seen):
     monkeypatch.setattr(train, "cached_result", cached_result)
 
 
+@pytest.mark.slow
 def test_rank_sweep_full_rank_keeps_baseline(monkeypatch):
     from companion import train
     seen = []
@@ -377,6 +378,7 @@ def test_rank_sweep_full_rank_keeps_baseline(monkeypatch):
         d.rank_sweep("lenet300", "fc9", "svd", [1])
 
 
+@pytest.mark.slow
 def test_budget_sweep_without_finetuning(monkeypatch):
     seen = []
     _uncached(monkeypatch, seen)

@@ -480,6 +480,7 @@ def test_encode_index_bits_auto_validates():
         recipes.validate({"model": "lenet300", "steps": [{"method": "encode", "index_bits": "best"}]})
 
 
+@pytest.mark.slow
 def test_layer_sensitivity_small_sweep():
     from companion import train
     base = train.baseline("lenet300", progress=False)

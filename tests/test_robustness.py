@@ -154,3 +154,22 @@ def test_margin_loss_values_and_unmasked_gradient_where_cross_entropy_saturates(
     assert float(moved[0, 0]) == pytest.approx(0.9)
     with pytest.raises(ValueError, match="loss must be one of"):
         rb.fgsm(lin, x, y, 0.1, loss="hinge")
+
+
+def test_within_interval_uses_the_wilson_interval_of_the_reference():
+    # Wilson 95 % interval of 97.0 % on 1,000 images: [95.75, 97.89]
+    assert rb.within_interval(96.0, 97.0, 1000) and rb.within_interval(97.8, 97.0, 1000)
+    assert not rb.within_interval(95.6, 97.0, 1000) and not rb.within_interval(98.0, 97.0, 1000)
+    with pytest.raises(ValueError, match="accuracy"):
+        rb.within_interval(101.0, 97.0, 1000)
+    with pytest.raises(ValueError, match="whole number"):
+        rb.within_interval(96.0, 97.05, 1000)
+
+
+def test_match_clean_accuracy_picks_the_most_compressed_model_inside_the_interval():
+    cands = {"50 %": 97.6, "70 %": 97.1, "80 %": 96.6, "90 %": 92.6}
+    assert rb.match_clean_accuracy(cands, 97.2, 1000) == "80 %"
+    with pytest.raises(ValueError, match="interval"):
+        rb.match_clean_accuracy({"90 %": 92.6}, 97.2, 1000)
+    with pytest.raises(ValueError, match="non-empty"):
+        rb.match_clean_accuracy({}, 97.2, 1000)

@@ -174,3 +174,58 @@ def test_policy_size_bits_counts_csr_overhead_and_picks_the_cheaper_format():
     assert size > nz * 4  # values plus index overhead
     with pytest.raises(ValueError, match="fmt must be"):
         search.policy_size_bits(small, pol, fmt="coo")
+
+
+# --- the uniform reference protects the first and last layers (AMC / HAQ) -------------------------
+
+def test_best_uniform_keeps_fixed_layers_and_still_meets_the_budget():
+    cost, score = toy_cost([50.0, 10.0, 1.0]), toy_score([1.0, 1.0, 5.0])
+    budget = 0.3 * cost(SPACE.uniform(0.0, 8))
+    res = search.best_uniform(SPACE, cost, score, budget, fixed_sparsity={"c": 0.0}, fixed_bits={"a": 8, "c": 8})
+    assert res.policy.sparsities["c"] == 0.0 and res.policy.bit_map["a"] == 8 and res.policy.bit_map["c"] == 8
+    assert res.cost <= budget
+    assert res.policy.sparsity[0] == res.policy.sparsity[1]  # the others share one setting
+    with pytest.raises(ValueError, match="lacks"):
+        search.best_uniform(SPACE, cost, score, budget, fixed_bits={"z": 8})
+    with pytest.raises(ValueError, match="grid"):
+        search.best_uniform(SPACE, cost, score, budget, fixed_bits={"a": 5})
+    with pytest.raises(ValueError, match="no uniform policy"):
+        search.best_uniform(SPACE, cost, score, min(search.min_cost(SPACE, cost) * 1.01, budget),
+                            fixed_sparsity={"a": 0.0}, fixed_bits={"a": 8})
+
+
+def test_protected_layers_keeps_first_and_last_dense_when_the_budget_allows():
+    cost = toy_cost([1.0, 50.0, 1.0])           # small first and last layers, as in a CNN
+    budget = 0.3 * cost(SPACE.uniform(0.0, 8))
+    fs, fb = search.protected_layers(SPACE, cost, budget)
+    assert fs == {"a": 0.0, "c": 0.0} and fb == {"a": 8, "c": 8}
+
+
+def test_protected_layers_releases_the_sparsity_of_a_first_layer_that_holds_the_bytes():
+    cost = toy_cost([100.0, 5.0, 1.0])          # LeNet-300-100: the first layer holds most weights
+    budget = 0.2 * cost(SPACE.uniform(0.0, 8))
+    fs, fb = search.protected_layers(SPACE, cost, budget)
+    assert fs == {"c": 0.0} and fb == {"a": 8, "c": 8}
+    res = search.best_uniform(SPACE, cost, lambda p: 0.0, budget, fixed_sparsity=fs, fixed_bits=fb)
+    assert res.cost <= budget
+    with pytest.raises(ValueError, match="grid"):
+        search.protected_layers(SPACE, cost, budget, bits=5)
+
+
+def test_finetune_policy_seed_selects_the_baseline_unless_baseline_seed_is_given(monkeypatch):
+    seen = []
+    base = train.baseline("lenet300", progress=False)
+
+    def fake_cached_model(spec, make, fit=None, **kw):
+        m = make()
+        seen.append(spec["seed"])
+        return m
+
+    monkeypatch.setattr(train, "baseline", lambda name, seed=0, **kw: seen.append(("base", seed)) or base)
+    monkeypatch.setattr(train, "cached_model", fake_cached_model)
+    pol = search.DEFAULT_SPACE.uniform(0.5, 8)
+    search.finetune_policy("lenet300", pol, seed=2)
+    search.finetune_policy("lenet300", pol, seed=2, baseline_seed=0)
+    assert seen == [("base", 2), 2, ("base", 0), 2]
+    with pytest.raises(ValueError, match="baseline_seed"):
+        search.finetune_policy("lenet300", pol, baseline_seed=-1)

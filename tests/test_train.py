@@ -7,6 +7,7 @@ import torch
 from companion import models, train
 
 
+@pytest.mark.slow
 def test_baseline_floors():
     """The issue's floors on the embedded test split (trains once if the cache is cold)."""
     assert train.evaluate(train.baseline("lenet300", progress=False)) >= 94.0
@@ -14,6 +15,7 @@ def test_baseline_floors():
     assert train.evaluate(train.baseline("cnn", progress=False)) >= 96.5
 
 
+@pytest.mark.slow
 def test_baseline_is_a_fresh_copy():
     a = train.baseline("lenet300", progress=False)
     with torch.no_grad():

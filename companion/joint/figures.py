@@ -111,8 +111,9 @@ def grid_frame(grid: Sequence[Mapping], baseline_bytes: int, baseline_acc: float
     return fig
 
 
-def pareto_figure(reports: Mapping[str, object], *, title: str = "LeNet-300-100"):
-    """Accuracy vs file size and accuracy vs MACs, one point per method (CompressionReports)."""
+def pareto_figure(reports: Mapping[str, object], *, title: str = "LeNet-300-100", n_test: int | None = None):
+    """Accuracy vs file size and accuracy vs MACs, one point per method (CompressionReports);
+    with ``n_test`` (the size of the test split) each point gets its 95 % Wilson interval as an error bar."""
     fig, (a1, a2) = plotting.new_figure(2, 1, 10.0, 4.0)
     import matplotlib
     names = list(reports)
@@ -123,6 +124,12 @@ def pareto_figure(reports: Mapping[str, object], *, title: str = "LeNet-300-100"
         marker = "*" if "Deep" in name else "o"
         a1.scatter(r.size_bytes / 1024, r.accuracy, color=c, marker=marker, s=90 if marker == "*" else 40, label=name)
         a2.scatter(r.macs, r.accuracy, color=c, marker=marker, s=90 if marker == "*" else 40)
+        if n_test is not None:
+            from ..stats import accuracy_interval
+            iv = accuracy_interval(r.accuracy, n_test)
+            err = [[r.accuracy - iv.low], [iv.high - r.accuracy]]
+            a1.errorbar([r.size_bytes / 1024], [r.accuracy], yerr=err, color=c, lw=0.8, capsize=2)
+            a2.errorbar([r.macs], [r.accuracy], yerr=err, color=c, lw=0.8, capsize=2)
     any_r = reports[names[0]]
     for ax, x in ((a1, any_r.baseline_size_bytes / 1024), (a2, any_r.baseline_macs)):
         ax.scatter([x], [any_r.baseline_accuracy], color="k", marker="x", s=50)

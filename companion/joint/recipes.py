@@ -37,11 +37,7 @@ from torch import nn
 from .. import metrics, models, train
 from . import codec
 
-__all__ = ["Step", "Recipe", "RecipeResult", "METHODS", "validate", "run", "layer_names", "stage_codings",
-           "RECIPE_VERSION"]
-
-#: Bump when what a step computes changes (invalidates the cached retrainings of recipes).
-RECIPE_VERSION = 1
+__all__ = ["Step", "Recipe", "RecipeResult", "METHODS", "validate", "run", "layer_names", "stage_codings"]
 
 # --- parameter checks ----------------------------------------------------------------------------
 
@@ -331,16 +327,17 @@ class RecipeResult:
 
 
 def _apply(step: Step, p: Mapping[str, Any], model: nn.Module, cfg, progress: bool) -> nn.Module:
-    """Apply one weight-changing step to a copy of ``model`` (training included)."""
+    """Apply one weight-changing step to a copy of ``model`` (training included; ``cfg.seed`` seeds it)."""
     from .. import decomposition, quantization, sparsity
     model = copy.deepcopy(model)
     if step.method == "prune":
         sparsity.iterative_prune(model, p["sparsity"], steps=p["rounds"], epochs_per_step=p["epochs_per_round"],
-                                 lr=p["lr"], shift_px=cfg.shift_px, batch_size=cfg.batch_size, progress=progress)
+                                 lr=p["lr"], shift_px=cfg.shift_px, batch_size=cfg.batch_size, seed=cfg.seed,
+                                 progress=progress)
         return sparsity.bake_(model)
     if step.method == "share":
         pruned = any(bool((m.weight == 0).any()) for n, m in model.named_modules() if n in p["bits"])
-        return _finetune_codebook(model, p, pruned, progress)
+        return _finetune_codebook(model, p, pruned, progress, seed=cfg.seed)
     if step.method == "quantize":
         return quantization.quantize_weights(model, p["bits"], method=p["method"], granularity=p["granularity"],
                                              layers=list(p["bits"]))
@@ -348,12 +345,13 @@ def _apply(step: Step, p: Mapping[str, Any], model: nn.Module, cfg, progress: bo
         model = decomposition.decompose(model, {k: decomposition.SVD(rank=r) for k, r in p["svd_rank"].items()})
         if p["epochs"]:
             train.fit(model, epochs=p["epochs"], lr=p["lr"], batch_size=cfg.batch_size, shift_px=cfg.shift_px,
-                      progress=progress, desc="fine-tuning the decomposed layers")
+                      seed=cfg.seed, progress=progress, desc="fine-tuning the decomposed layers")
         return model.eval()
     raise ValueError(f"step {step.method!r} does not change weights")
 
 
-def _finetune_codebook(model: nn.Module, p: Mapping[str, Any], pruned: bool, progress: bool) -> nn.Module:
+def _finetune_codebook(model: nn.Module, p: Mapping[str, Any], pruned: bool, progress: bool, *,
+                       seed: int = 0) -> nn.Module:
     """Chapter 4's k-means sharing + codebook fine-tuning, on the layers named in ``p["bits"]`` only.
 
     ``quantization.finetune_codebook`` shares every layer of a model; a recipe may share some,
@@ -367,7 +365,7 @@ def _finetune_codebook(model: nn.Module, p: Mapping[str, Any], pruned: bool, pro
     params = [s.codebook for s in shared.values()]
     params += [m.bias for m in quantization.quant_layers(model).values() if m.bias is not None]
     if p["epochs"]:
-        train.fit(model, epochs=p["epochs"], lr=p["lr"], params=params, progress=progress,
+        train.fit(model, epochs=p["epochs"], lr=p["lr"], params=params, seed=seed, progress=progress,
                   desc="codebook fine-tuning")
     return quantization.bake_(model).eval()
 
@@ -394,17 +392,35 @@ def _report(name: str, model: nn.Module, base: nn.Module, base_acc: float, data:
                                nonzero_macs=True)
 
 
-def run(recipe: Recipe | Mapping | str, *, progress: bool = True, cache: bool = True) -> RecipeResult:
-    """Validate, then apply the recipe to ``train.baseline(recipe.model)``; see the module docstring.
+def _step_code() -> tuple:
+    """The functions whose source a cached step depends on (fingerprinted into its key)."""
+    from .. import decomposition, quantization, sparsity
+    return (run, _apply, _finetune_codebook, _structure, sparsity.iterative_prune, quantization.share_weights_,
+            quantization.quantize_weights, decomposition.decompose)
 
-    Every weight-changing step is cached (key: the model, the steps so far and
-    :data:`RECIPE_VERSION`). After each step the model is written with :func:`stage_codings`
+
+def _lineage(model: nn.Module) -> list[str]:
+    """The cache key of the model a step starts from (the baseline or the previous step), if it has one."""
+    try:
+        return [train.key_of(model)]
+    except ValueError:  # a model that did not come from the cache (e.g. a test's stand-in)
+        return []
+
+
+def run(recipe: Recipe | Mapping | str, *, seed: int = 0, progress: bool = True, cache: bool = True) -> RecipeResult:
+    """Validate, then apply the recipe to ``train.baseline(recipe.model, seed=seed)``; see the module docstring.
+
+    ``seed`` selects the baseline and seeds every retraining (0: the book's results). Every
+    weight-changing step is cached (key: the steps so far, the parent model's key and the source
+    of the step functions, :func:`_step_code`). After each step the model is written with :func:`stage_codings`
     (or, for ``encode``, as the step says) and measured: ``stages[i]`` is the report after step
     ``i``. The baseline size is the float32 size of the dense model (``4 · params`` bytes).
     """
     recipe = validate(recipe)
-    cfg = train.baseline_config(recipe.model)
-    base = train.baseline(recipe.model, progress=progress)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    cfg = train.baseline_config(recipe.model, seed)
+    base = train.baseline(recipe.model, seed=seed, progress=progress)
     base_acc = train.evaluate(base)
     model = base
     done: dict[str, set] = {}
@@ -414,14 +430,15 @@ def run(recipe: Recipe | Mapping | str, *, progress: bool = True, cache: bool = 
         names = layer_names(model)
         p = _resolve(step, names, f"step {i}")
         if METHODS[step.method].trains:
-            spec = {"joint_recipe": RECIPE_VERSION, "model": recipe.model,
+            spec = {"joint_recipe": recipe.model, "seed": seed,
                     "steps": json.loads(json.dumps([s.to_dict() for s in recipe.steps[: i + 1]], default=str))}
             structure = _structure(recipe.model, recipe.steps[: i + 1])
             prev = model
             model = train.cached_model(spec, lambda: copy.deepcopy(structure),
                                        lambda m, prev=prev, step=step, p=p: m.load_state_dict(
                                            _apply(step, p, prev, cfg, progress).state_dict()),
-                                       name=f"ch6-{recipe.model}", refresh=not cache)
+                                       name=f"ch6-{recipe.model}", refresh=not cache,
+                                       parents=_lineage(prev), code=_step_code())
             for n in (p.get("sparsity") or p.get("bits") or {}):
                 done.setdefault(n, set()).add(step.method)
             codings = stage_codings(model, done, {})  # intermediate files: Deep Compression's 5 / 8-bit widths
