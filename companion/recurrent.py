@@ -187,7 +187,7 @@ def compress(model: nn.Module, layers: Sequence[str], *, sparsity: float | None 
     :func:`gate_layers`) compressed one way, chosen by exactly one keyword:
 
     * ``sparsity=s`` (in [0, 1)) — magnitude-pruned to sparsity ``s`` (``sparsity.prune_`` +
-      ``bake_``; chapter 5);
+      ``bake_masks_``; chapter 5);
     * ``bits=b`` (int, 2..32) — weights on a symmetric per-channel ``b``-bit grid
       (``quantization.quantize_weights``; chapter 4);
     * ``rank_fraction=f`` (in (0, 1]) — truncated SVD keeping ``max(1, round(f · min(m, n)))``
@@ -219,7 +219,7 @@ def compress(model: nn.Module, layers: Sequence[str], *, sparsity: float | None 
             raise ValueError(f"sparsity must be a fraction in [0, 1), got {sparsity!r}")
         out = copy.deepcopy(model)
         sp.prune_(out, {n: float(sparsity) for n in layers})
-        return sp.bake_(out)
+        return sp.bake_masks_(out)
     if bits is not None:
         if isinstance(bits, bool) or not isinstance(bits, int):
             if not (isinstance(bits, float) and bits.is_integer()):

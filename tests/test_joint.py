@@ -160,7 +160,7 @@ def _small_model():
     torch.manual_seed(0)
     m = models.build("lenet300")
     sparsity.prune_(m, {"fc1": 0.95, "fc2": 0.9, "fc3": 0.5})
-    sparsity.bake_(m)
+    sparsity.bake_masks_(m)
     from companion import quantization
     quantization.share_weights_(m, 4, iters=5, prune_zeros=True)
     return quantization.bake_(m).eval()

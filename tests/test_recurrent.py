@@ -58,7 +58,7 @@ def test_pruning_masks_apply_to_gate_matrices():
     from companion import sparsity
     model = workloads.build_row_rnn("lstm", 8)
     sparsity.prune_(model, {"ih": 0.5, "rnn.hh": 0.75})
-    sparsity.bake_(model)
+    sparsity.bake_masks_(model)
     layers = {l.name: l for l in metrics.measure_layers(model)}
     assert layers["rnn"].nonzero_weights == 4 * 8 * 8 // 4
     assert layers["ih"].nonzero_weights == 28 * 32 // 2

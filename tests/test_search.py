@@ -112,6 +112,7 @@ def test_space_size_and_grid_order():
     assert space.most_compressed() == search.Policy(("x", "y"), (0.9, 0.9), (2, 2))
 
 
+@pytest.mark.slow
 def test_apply_policy_on_lenet300():
     base = train.baseline("lenet300", progress=False)
     pol = search.Policy(("fc1", "fc2", "fc3"), (0.9, 0.5, 0.0), (2, 4, 8))
@@ -128,6 +129,7 @@ def test_apply_policy_on_lenet300():
         search.apply_policy(base, search.Policy(("conv1",), (0.5,), (4,)))
 
 
+@pytest.mark.slow
 def test_accelerator_cost_is_monotone_in_sparsity_and_bits():
     from companion import metrics
     table = metrics.module_layer_table(train.baseline("lenet300", progress=False))
@@ -145,6 +147,7 @@ def test_policy_spec_round_trip():
     assert search.policy_from_spec(p.as_spec()) == p
 
 
+@pytest.mark.slow
 def test_chapter_exercises_accept_the_solutions(capsys):
     from companion import robustness
     exercises.check("ch8.space_size", 35 ** 4)
@@ -161,6 +164,7 @@ def test_chapter_exercises_accept_the_solutions(capsys):
         exercises.check("ch8.beat_uniform", search.DEFAULT_SPACE.uniform(0.0, 8))
 
 
+@pytest.mark.slow
 def test_policy_size_bits_counts_csr_overhead_and_picks_the_cheaper_format():
     from companion import metrics
     base = train.baseline("lenet300", progress=False)
@@ -212,6 +216,7 @@ def test_protected_layers_releases_the_sparsity_of_a_first_layer_that_holds_the_
         search.protected_layers(SPACE, cost, budget, bits=5)
 
 
+@pytest.mark.slow
 def test_finetune_policy_seed_selects_the_baseline_unless_baseline_seed_is_given(monkeypatch):
     seen = []
     base = train.baseline("lenet300", progress=False)

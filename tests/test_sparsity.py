@@ -119,7 +119,7 @@ def test_bake_keeps_zeros_and_function():
     sp.prune_(model, 0.6)
     x = torch.randn(4, 1, 28, 28)
     y = model(x)
-    sp.bake_(model)
+    sp.bake_masks_(model)
     assert sp.masks(model) == {}
     assert not any(k for k in model.state_dict() if "parametrizations" in k)
     assert torch.allclose(model(x), y)
@@ -402,7 +402,7 @@ def test_relative_index_integer_values_and_errors():
 def test_sparse_storage_of_model_and_formats():
     model = models.build("lenet300", seed=0)
     sp.prune_(model, 0.9)
-    sp.bake_(model)
+    sp.bake_masks_(model)
     for fmt in sp.FORMATS:
         rows = sp.sparse_storage(model, fmt)
         assert [r.name for r in rows] == ["fc1", "fc2", "fc3"]

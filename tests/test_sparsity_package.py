@@ -38,7 +38,7 @@ def _names_used_elsewhere() -> set[str]:
 
 def test_every_name_used_by_the_book_still_exists():
     used = _names_used_elsewhere()
-    assert {"prune_", "bake_", "prunable_layers", "iterative_prune", "time_sparse_linear", "SWEEP_SPARSITIES"} <= used
+    assert {"prune_", "bake_masks_", "prunable_layers", "iterative_prune", "time_sparse_linear", "SWEEP_SPARSITIES"} <= used
     missing = sorted(n for n in used if not hasattr(sp, n))
     assert missing == []
     assert all(hasattr(sp, n) for n in sp.__all__)
@@ -58,7 +58,7 @@ def test_mask_is_a_reparam_transform_and_bake_only_touches_masked_layers():
     assert [type(t) for t in reparam.transforms(model.fc1)] == [sp.Mask]
     sp.prune_(model, {"fc1": 0.7})  # the same Mask is updated, never stacked
     assert len(reparam.transforms(model.fc1)) == 1
-    sp.bake_(model)
+    sp.bake_masks_(model)
     assert not reparam.is_transformed(model.fc1) and reparam.is_transformed(model.fc3)
     assert torch.equal(model.fc1.weight, w1 * sp.magnitude_mask(w1, 0.7))
 
@@ -70,7 +70,7 @@ def test_prune_stacks_after_an_existing_transform():
     sp.prune_(model, {"fc2": 0.5})
     assert [type(t) for t in reparam.transforms(model.fc2)] == [reparam.Scale, sp.Mask]
     assert set(sp.masks(model)) == {"fc2"}
-    sp.bake_(model)  # a layer's transforms bake together, in order
+    sp.bake_masks_(model)  # a layer's transforms bake together, in order
     assert not reparam.is_transformed(model.fc2)
     assert torch.equal(model.fc2.weight, -3.0 * w * sp.magnitude_mask(w, 0.5))
 
@@ -209,7 +209,7 @@ def test_pruned_model_seed_selects_baseline_and_key(fake_training, tmp_cache):
     assert sp.pruned_model in kw["code"] and sp.Mask in kw["code"] and sp.gradual_prune_ in kw["code"]
     assert not {"v", "version"} & set(kw["spec"])
     # seed 0 is exactly the magnitude pruning of baseline seed 0
-    ref = sp.bake_(sp.prune_(models.build("lenet300", seed=0), 0.5))
+    ref = sp.bake_masks_(sp.prune_(models.build("lenet300", seed=0), 0.5))
     assert all(torch.equal(a, b) for a, b in zip(ref.state_dict().values(), m0.state_dict().values()))
 
 

@@ -149,7 +149,7 @@ def prune_share_grid(model_name: str = "lenet300", sparsities=(0.0, 0.8, 0.9, 0.
             if s > 0:
                 sp.iterative_prune(model, s, steps=1, epochs_per_step=retrain_epochs, shift_px=cfg.shift_px,
                                    batch_size=cfg.batch_size, seed=seed, progress=progress)
-                sp.bake_(model)
+                sp.bake_masks_(model)
             return [{"sparsity": s, "bits": int(b), **_grid_point(model, int(b), index_bits, s > 0)}
                     for b in bit_widths]
 

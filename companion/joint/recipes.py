@@ -334,7 +334,7 @@ def _apply(step: Step, p: Mapping[str, Any], model: nn.Module, cfg, progress: bo
         sparsity.iterative_prune(model, p["sparsity"], steps=p["rounds"], epochs_per_step=p["epochs_per_round"],
                                  lr=p["lr"], shift_px=cfg.shift_px, batch_size=cfg.batch_size, seed=cfg.seed,
                                  progress=progress)
-        return sparsity.bake_(model)
+        return sparsity.bake_masks_(model)
     if step.method == "share":
         pruned = any(bool((m.weight == 0).any()) for n, m in model.named_modules() if n in p["bits"])
         return _finetune_codebook(model, p, pruned, progress, seed=cfg.seed)

@@ -15,7 +15,7 @@ After the survey's section on network sparsification (Deng et al. 2020). Three g
 
 A pruning mask is a :class:`Mask` transform attached with :func:`companion.reparam.attach`: the
 layer's ``weight`` reads ``original · mask``, so pruned weights stay exactly zero while the
-network is retrained, and :func:`bake_` turns them back into plain weights with the zeros kept.
+network is retrained, and :func:`bake_masks_` turns them back into plain weights with the zeros kept.
 Sparse weights are stored in CSR/CSC (:func:`csr_encode`) or in Deep Compression's
 relative-index format with padding zeros (Han et al. 2016, :func:`relative_index_encode`); the
 size functions count every index bit through :func:`companion.metrics.storage_bits`.
@@ -23,7 +23,7 @@ size functions count every index bit through :func:`companion.metrics.storage_bi
 The package, one seam per module:
 
 ==================  ==============================================================================
-``masks``           magnitude masks, the :class:`Mask` transform, :func:`prune_`, :func:`bake_`, :func:`masks`
+``masks``           magnitude masks, the :class:`Mask` transform, :func:`prune_`, :func:`bake_masks_`, :func:`masks`
 ``schedules``       iterative (Han et al.) and gradual (Zhu & Gupta, AGP) pruning and their schedules
 ``structured``      channel/filter pruning, group lasso, N:M masks
 ``analysis``        activation sparsity and the one-layer-at-a-time sensitivity sweep
@@ -44,7 +44,7 @@ from .analysis import (SensitivityPoint, SensitivitySweep, activation_sparsity, 
 from .formats import (CSR, FORMATS, SparseTiming, bitmask_size_bits, csc_decode, csc_encode, csr_decode, csr_encode,
                       csr_size_bits, relative_index_decode, relative_index_encode, relative_index_size_bits,
                       sparse_size_bits, sparse_storage, time_sparse_linear)
-from .masks import (Mask, bake_, global_magnitude_masks, layer_sparsities, magnitude_mask, masks, prunable_layers,
+from .masks import (Mask, bake_masks_, global_magnitude_masks, layer_sparsities, magnitude_mask, masks, prunable_layers,
                     prune_, sparsity_of, weight_ratio)
 from .recipes import (PRUNING_METHODS, SWEEP_SPARSITIES, baseline_sensitivity, channel_pruned_model, group_lasso_model,
                       nm_pruned_model, pruned_model)
@@ -57,7 +57,7 @@ from .exercises import EXERCISE_MATRIX, EXERCISE_ROW
 
 __all__ = [
     # unstructured
-    "magnitude_mask", "global_magnitude_masks", "Mask", "prunable_layers", "prune_", "bake_", "masks",
+    "magnitude_mask", "global_magnitude_masks", "Mask", "prunable_layers", "prune_", "bake_masks_", "masks",
     "sparsity_of", "layer_sparsities", "weight_ratio", "geometric_schedule", "polynomial_schedule",
     "iterative_prune_", "gradual_prune_", "iterative_prune", "gradual_prune", "PruneRound", "GradualStep",
     # structured and N:M

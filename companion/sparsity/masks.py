@@ -7,7 +7,7 @@ and Connections for Efficient Neural Networks". A mask is a bool tensor of the w
 The mask is attached through :func:`companion.reparam.attach` (the library's one mechanism for
 weight transforms): the layer's ``weight`` reads ``original · mask``, so pruned weights stay
 exactly zero while the network is retrained (their gradient is multiplied by the mask), and
-:func:`bake_` (``reparam.bake_(model, only=Mask)``) turns them back into plain weights with the
+:func:`bake_masks_` (``reparam.bake_(model, only=Mask)``) turns them back into plain weights with the
 zeros kept.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from torch import nn
 
 from .. import checks, reparam
 
-__all__ = ["magnitude_mask", "global_magnitude_masks", "Mask", "prunable_layers", "prune_", "bake_", "masks",
+__all__ = ["magnitude_mask", "global_magnitude_masks", "Mask", "prunable_layers", "prune_", "bake_masks_", "masks",
            "sparsity_of", "layer_sparsities", "weight_ratio"]
 
 
@@ -145,7 +145,7 @@ def prune_(model: nn.Module, sparsity: float | Mapping[str, float], *, scope: st
     ``layers`` selects layers by module name (default: every ``Linear``/``Conv2d``; with a dict
     the dict's keys). Masks are computed on the *current* (already masked) weights, so calling
     again with a higher sparsity prunes further and never revives a pruned weight. Biases are
-    never pruned. Pruned weights stay zero during retraining; :func:`bake_` makes them plain.
+    never pruned. Pruned weights stay zero during retraining; :func:`bake_masks_` makes them plain.
 
     >>> m = nn.Linear(4, 2); _ = prune_(m, 0.5); int((m.weight == 0).sum())
     4
@@ -175,7 +175,7 @@ def prune_(model: nn.Module, sparsity: float | Mapping[str, float], *, scope: st
     return model
 
 
-def bake_(model: nn.Module) -> nn.Module:
+def bake_masks_(model: nn.Module) -> nn.Module:
     """Replace every layer's pruning mask by its value: plain weights with the zeros kept (in place).
 
     ``reparam.bake_(model, only=Mask)``; returns ``model``.

@@ -15,7 +15,7 @@ from torch import nn
 
 from .. import checks, train
 from .analysis import SensitivitySweep, sensitivity_sweep
-from .masks import Mask, bake_, check_sparsity, magnitude_mask, prune_, set_mask_
+from .masks import Mask, bake_masks_, check_sparsity, magnitude_mask, prune_, set_mask_
 from .schedules import geometric_schedule, gradual_prune_, iterative_prune_, polynomial_schedule
 from .structured import _shrink, group_lasso_penalty, nm_mask, prune_channels, prune_nm_, select_channels
 
@@ -26,7 +26,7 @@ __all__ = ["PRUNING_METHODS", "pruned_model", "channel_pruned_model", "group_las
 PRUNING_METHODS = ("one-shot", "iterative", "gradual")
 
 #: The source every masked recipe depends on (the mask itself, how it is chosen, attached and baked).
-_MASK_CODE = (Mask, magnitude_mask, set_mask_, prune_, bake_)
+_MASK_CODE = (Mask, magnitude_mask, set_mask_, prune_, bake_masks_)
 
 
 def _targets_spec(targets, name: str = "targets"):
@@ -68,7 +68,7 @@ def pruned_model(name: str, targets: float | Mapping[str, float], *, method: str
             iterative_prune_(model, tg, steps=steps, epochs_per_step=epochs // steps, **kw)
         else:
             gradual_prune_(model, tg, epochs=epochs, **kw)
-        bake_(model)
+        bake_masks_(model)
 
     return train.cached_model(spec, lambda: train.baseline(name, seed=seed, progress=progress), run,
                               name=f"pruned-{name}", parents=(train.baseline_key(name, seed=seed),),
@@ -135,7 +135,7 @@ def nm_pruned_model(name: str, n: int, m: int, *, epochs: int = 2, lr: float = 5
         if epochs:
             train.fit(model, epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed, progress=progress,
                       desc=f"{n}:{m} retraining {name}")
-        bake_(model)
+        bake_masks_(model)
 
     return train.cached_model(spec, lambda: train.baseline(name, seed=seed, progress=progress), run,
                               name=f"nmpruned-{name}", parents=(train.baseline_key(name, seed=seed),),

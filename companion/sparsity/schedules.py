@@ -1,7 +1,7 @@
 """Pruning schedules: Han et al.'s iterative prune → retrain loop and Zhu & Gupta's gradual (AGP) pruning.
 
 After the survey's section on network sparsification. Both change the model in place and keep
-the masks attached (call :func:`companion.sparsity.bake_` when done); both return typed rows.
+the masks attached (call :func:`companion.sparsity.bake_masks_` when done); both return typed rows.
 
 * :func:`geometric_schedule` / :func:`iterative_prune_` — Han et al. 2015, "Learning both
   Weights and Connections": a few rounds of *prune → retrain*, the same fraction each round;

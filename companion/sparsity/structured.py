@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .. import checks, reparam
-from .masks import bake_, check_sparsity, check_weight, magnitude_mask, prunable_layers, set_mask_
+from .masks import bake_masks_, check_sparsity, check_weight, magnitude_mask, prunable_layers, set_mask_
 
 __all__ = ["channel_norms", "select_channels", "prune_channels", "zero_channels_", "group_lasso_penalty",
            "nm_mask", "prune_nm_"]
@@ -75,7 +75,7 @@ def prune_channels(model: nn.Module, sparsity: float | Mapping[str, float], *,
 
 
 def _shrink(model: nn.Module, keep: Mapping[str, torch.Tensor]) -> nn.Module:
-    new = bake_(copy.deepcopy(model))
+    new = bake_masks_(copy.deepcopy(model))
     chain = list(prunable_layers(new).items())
     modules = dict(new.named_modules())
     replaced: dict[str, nn.Module] = dict(chain)
@@ -187,7 +187,7 @@ def nm_mask(weight: torch.Tensor, n: int, m: int) -> torch.Tensor:
 
 def prune_nm_(model: nn.Module, n: int, m: int, *, layers: Iterable[str] | None = None) -> nn.Module:
     """Attach :func:`nm_mask` masks to ``layers`` (default: every layer whose input size divides by ``m``);
-    in place, returns ``model``. Bake with :func:`companion.sparsity.bake_`."""
+    in place, returns ``model``. Bake with :func:`companion.sparsity.bake_masks_`."""
     checks.check_model(model)
     n = checks.check_int(n, "n", minimum=1)
     m = checks.check_int(m, "m", minimum=1)

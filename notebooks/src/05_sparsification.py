@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from IPython.display import display
 
-from companion import data, metrics, nb, plotting, train, widgets
+from companion import data, metrics, nb, plotting, stats, train, widgets
 from companion import sparsity as sp
 from companion.exercises import check
 
@@ -73,7 +73,7 @@ print("same as torch.nn.utils.prune:", torch.equal(mask, oracle.weight_mask.bool
 # %% [markdown]
 # During retraining the pruned weights must *stay* zero. `prune_` attaches the mask as a
 # parametrization: the layer's `weight` is recomputed as `original * mask` at every use, so the
-# gradient that reaches `original` is multiplied by the mask too. `bake_` removes the
+# gradient that reaches `original` is multiplied by the mask too. `bake_masks_` removes the
 # parametrization and keeps the zeros in a plain weight. One optimiser step shows it:
 
 # %%
@@ -88,8 +88,8 @@ opt.step()
 print("zeros after a step:", int((layer.weight == 0).sum()), "of", layer.weight.numel())
 kept = layer.parametrizations.weight[0].mask
 print("largest gradient of a pruned weight:", float(layer.parametrizations.weight.original.grad[~kept].abs().max()))
-sp.bake_(layer)
-print(type(layer).__name__, "after bake_, zeros kept:", int((layer.weight == 0).sum()))
+sp.bake_masks_(layer)
+print(type(layer).__name__, "after bake_masks_, zeros kept:", int((layer.weight == 0).sum()))
 
 # %% [markdown]
 # ### Storing what is left: CSR and relative indices
@@ -122,7 +122,7 @@ for fmt in sp.FORMATS:
 # Before pruning a whole network, prune **one layer at a time** (no retraining) and watch the
 # validation accuracy {cite:p}`han2015learning`. A flat curve means a redundant layer.
 
-# %%
+# %% mystnb={"figure": {"caption": "Sensitivity analysis: validation accuracy when only one layer is pruned (no retraining), against that layer's sparsity, for LeNet-300-100 (left) and LeNet-5 (right).", "name": "fig-ch5-layer-sensitivity"}, "image": {"alt": "Two line charts, one line per layer, of validation accuracy against the sparsity of that single layer; some layers keep their accuracy far longer than others."}}
 # NBVAL_IGNORE_OUTPUT
 sens = {name: sp.baseline_sensitivity(name) for name in ("lenet300", "lenet5")}
 SW = list(sp.SWEEP_SPARSITIES)
@@ -188,6 +188,17 @@ nb.glue("ch5_lenet300_ratio_bias", headline["lenet300"]["ratio_bias"])
 nb.glue("ch5_lenet5_ratio_bias", headline["lenet5"]["ratio_bias"])
 nb.glue("ch5_lenet300_acc", headline["lenet300"]["acc"])
 nb.glue("ch5_lenet5_acc", headline["lenet5"]["acc"])
+N_TEST = len(data.load_mnist("test")[1])  # 1,000 images
+for name, m in pruned.items():
+    ci = stats.accuracy_interval(headline[name]["acc"], N_TEST)
+    test = stats.mcnemar_exact(stats.per_image_correct(m), stats.per_image_correct(bases[name]))
+    nb.glue(f"ch5_{name}_acc_ci_low", ci.low)
+    nb.glue(f"ch5_{name}_acc_ci_high", ci.high)
+    nb.glue(f"prune_{name}_mcnemar_p", test.p_value)
+    nb.glue(f"ch5_{name}_recipe", ", ".join(f"{k} {v:.0%}" for k, v in TARGETS[name].items())
+            + f" sparsity, gradual, {EPOCHS[name]} epochs")
+    nb.glue(f"ch5_{name}_base_err", 100 - base_acc[name])
+    nb.glue(f"ch5_{name}_pruned_err", 100 - headline[name]["acc"])
 
 # %% [markdown]
 # LeNet-300-100 keeps its accuracy with {glue:text}`prune_lenet300_ratio:.1f`x fewer non-zero
@@ -196,7 +207,13 @@ nb.glue("ch5_lenet5_acc", headline["lenet5"]["acc"])
 # Han et al. report 12x for both. The ratio counts **weights only**, as Han et al.'s per-layer
 # tables do; biases are never pruned, and counting them gives
 # {glue:text}`ch5_lenet300_ratio_bias:.1f`x and {glue:text}`ch5_lenet5_ratio_bias:.1f`x. The test
-# split has 1,000 images, so an accuracy moves in steps of 0.1 point (one image).
+# split has 1,000 images, so an accuracy moves in steps of 0.1 point (one image) and one run is
+# known only to about ±1 point: 95 % Wilson intervals
+# {glue:text}`ch5_lenet300_acc_ci_low:.1f`–{glue:text}`ch5_lenet300_acc_ci_high:.1f` % (LeNet-300-100)
+# and {glue:text}`ch5_lenet5_acc_ci_low:.1f`–{glue:text}`ch5_lenet5_acc_ci_high:.1f` % (LeNet-5).
+# McNemar's exact test of pruned against dense on the same images gives
+# p = {glue:text}`prune_lenet300_mcnemar_p:.2f` and p = {glue:text}`prune_lenet5_mcnemar_p:.2f`:
+# "keeps its accuracy" means no difference this test set can detect, not a gain or a loss.
 #
 # Non-zeros are not bytes. On the shared ruler of chapter 1, storing the pruned models needs
 # an index per kept weight; the relative-index format with 5-bit gaps (8-bit for conv layers)
@@ -273,7 +290,7 @@ nb.glue("ch5_fc1_csr5_kb", fc1_kb[5]["CSR"])
 # and **gradual** (the cubic schedule of Zhu and Gupta). The dashed line is one-shot without any
 # retraining.
 
-# %%
+# %% mystnb={"figure": {"caption": "LeNet-300-100 pruned to the same sparsity in every layer: test accuracy without retraining and after six retraining epochs with each pruning method, against the dense baseline.", "name": "fig-ch5-accuracy-vs-sparsity"}, "image": {"alt": "Line chart of test accuracy against sparsity from 50 to 98 percent: the dashed no-retraining line falls early while the retrained lines stay near the grey baseline."}}
 # NBVAL_IGNORE_OUTPUT
 CURVE_S = [0.5, 0.8, 0.9, 0.95, 0.98]
 
@@ -281,8 +298,8 @@ def one_shot_no_retrain(name, s):
     return sp.prune_(copy.deepcopy(bases[name]), s)
 
 curves = {"no retraining": [train.evaluate(one_shot_no_retrain("lenet300", s)) for s in CURVE_S]}
-curve_models = {meth: {s: sp.pruned_model("lenet300", s, method=meth, epochs=6) for s in CURVE_S} for meth in sp.METHODS}
-curves.update({meth: [train.evaluate(curve_models[meth][s]) for s in CURVE_S] for meth in sp.METHODS})
+curve_models = {meth: {s: sp.pruned_model("lenet300", s, method=meth, epochs=6) for s in CURVE_S} for meth in sp.PRUNING_METHODS}
+curves.update({meth: [train.evaluate(curve_models[meth][s]) for s in CURVE_S] for meth in sp.PRUNING_METHODS})
 
 fig, ax = plotting.new_figure(width=7, height=3.6)
 for i, (meth, accs) in enumerate(curves.items()):
@@ -378,7 +395,7 @@ nb.glue("ch5_struct_max_ratio", n_weights(base5) / n_weights(struct[-1]["_model"
 # filter / neuron whose L2 norm it has pushed below 0.01, and remove the same number of
 # lowest-L1 channels from the baseline, both without fine-tuning:
 
-# %%
+# %% mystnb={"figure": {"caption": "Sorted L2 norms of the filters (channels) of three LeNet-5 layers, baseline against training with a group-lasso penalty: the penalty drives whole channels towards zero, below the dotted threshold.", "name": "fig-ch5-group-lasso-norms"}, "image": {"alt": "Three line charts on a log vertical axis, one per layer, of sorted channel norms: the group-lasso curve drops below the dotted line for many channels while the baseline curve stays above it."}}
 # NBVAL_IGNORE_OUTPUT
 GL_STRENGTH = 1e-2
 gl5 = sp.group_lasso_model("lenet5", GL_STRENGTH, epochs=4)
@@ -458,11 +475,22 @@ print(pd.DataFrame(act_rows).T.astype(object).fillna("-").to_string())
 
 # %% tags=["hide-input"]
 nb.glue("ch5_act_fc1_300", act_rows["lenet300 dense"]["fc1"])
+nb.glue("ch5_act_fc1_300_pruned", act_rows["lenet300 pruned"]["fc1"])
+nb.glue("ch5_act_fc2_300", act_rows["lenet300 dense"]["fc2"])
+nb.glue("ch5_act_fc2_300_pruned", act_rows["lenet300 pruned"]["fc2"])
+nb.glue("ch5_act_fc1_5", act_rows["lenet5 dense"]["fc1"])
+nb.glue("ch5_act_fc1_5_pruned", act_rows["lenet5 pruned"]["fc1"])
 
 # %% [markdown]
 # About {glue:text}`ch5_act_fc1_300:.0f` % of LeNet-300-100's first hidden layer is zero on
 # real digits: `fc2` could skip that share of its columns — multiplicative with the weight
-# sparsity, which is how EIE combines both.
+# sparsity, which is how EIE combines both. But the two are not independent: **pruning makes
+# the activations denser**. After pruning, LeNet-300-100's `fc1` outputs are zero only
+# {glue:text}`ch5_act_fc1_300_pruned:.0f` % of the time (dense: {glue:text}`ch5_act_fc1_300:.0f` %),
+# `fc2`'s {glue:text}`ch5_act_fc2_300_pruned:.0f` % (dense: {glue:text}`ch5_act_fc2_300:.0f` %), and
+# LeNet-5's `fc1` {glue:text}`ch5_act_fc1_5_pruned:.0f` % (dense: {glue:text}`ch5_act_fc1_5:.0f` %):
+# with fewer weights per neuron, retraining keeps more neurons active, so an accelerator that
+# skips zero activations gains less on a pruned network than the dense one promises.
 #
 # ## Explore: a sparsity slider
 #
@@ -525,49 +553,49 @@ print(widgets.timing_summary(explorer))
 # ## What it buys in practice: measured CPU time
 #
 # Zeros only save time if the kernel skips them. We time a LeNet-300-100 `fc1`-sized layer
-# (300×784) as a dense matrix product and as `torch.sparse` CSR, at batch 1 and 64 (median of
-# repeated runs on one core of this machine; your numbers will differ). "ideal" is $1/\text{density}$, what
-# skipping every zero for free would give.
+# (300×784) as a dense matrix product and as `torch.sparse` CSR, at batch 1 and 64, on one core
+# of this machine: five interleaved rounds (dense, CSR, dense, CSR, …), fastest of 30 runs per
+# round, and the speed-up taken within each round, so a busy machine slows both alike. We
+# print the median and the range over rounds; your numbers will differ. "ideal" is
+# $1/\text{density}$, what skipping every zero for free would give.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-threads = torch.get_num_threads()
-torch.set_num_threads(1)  # one core: comparable numbers on a busy or a quiet machine
-timing = pd.DataFrame(sp.time_sparse_linear(300, 784, [0.0, 0.5, 0.9, 0.95, 0.99], (1, 64), repeats=30))
+timing = sp.time_sparse_linear(300, 784, [0.0, 0.5, 0.9, 0.95, 0.99], (1, 64), repeats=30).to_frame()
 timing["sparsity"] = (100 * timing["sparsity"]).round(0).astype(int).astype(str) + " %"
 print(timing.set_index(["sparsity", "batch"]).round(2).to_string())
 at95 = timing[(timing["sparsity"] == "95 %")].set_index("batch")["speedup"]
 nb.glue("ch5_csr_speedup_95_b1", float(at95[1]))
 nb.glue("ch5_csr_speedup_95_b64", float(at95[64]))
 nb.glue("ch5_csr_speedup_50_b64", float(timing[(timing["sparsity"] == "50 %")].set_index("batch")["speedup"][64]))
+for pct, b in (("95 %", 1), ("95 %", 64), ("50 %", 64)):
+    r = timing[(timing["sparsity"] == pct) & (timing["batch"] == b)].iloc[0]
+    nb.glue(f"ch5_csr_speedup_{pct[:2]}_b{b}_range", f"{r['speedup_min']:.2f}–{r['speedup_max']:.2f}x")
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-def median_ms(model, batch):
-    """Median wall-clock ms of one forward pass (the shared timer of companion.metrics)."""
-    return metrics.latency_ms(model, (batch, 1, 28, 28), repeats=20)
-
-speed = []
-for label, m in (("dense LeNet-5", base5), (f"unstructured {headline['lenet5']['ratio']:.0f}x (dense kernel)", pruned["lenet5"]),
-                 ("50 % channels removed", struct[1]["_model"]), ("75 % channels removed", struct[2]["_model"])):
-    speed.append({"model": label, "MACs": metrics.measure_macs(m), **{f"batch {b} (ms)": median_ms(m, b) for b in (1, 64)}})
-speed = pd.DataFrame(speed).set_index("model")
-for b in (1, 64):
-    speed[f"speedup b{b}"] = speed[f"batch {b} (ms)"].iloc[0] / speed[f"batch {b} (ms)"]
+nets = {"dense LeNet-5": base5, f"unstructured {headline['lenet5']['ratio']:.0f}x (dense kernel)": pruned["lenet5"],
+        "50 % channels removed": struct[1]["_model"], "75 % channels removed": struct[2]["_model"]}
+times = {b: metrics.compare_latency_ms(nets, (b, 1, 28, 28), rounds=5, repeats=4) for b in (1, 64)}
+speed = pd.DataFrame([{"model": label, "MACs": metrics.measure_macs(m),
+                       **{f"batch {b} (ms)": times[b].best_ms(label) for b in (1, 64)},
+                       **{f"speedup b{b}": times[b].ratio("dense LeNet-5", label).mid for b in (1, 64)}}
+                      for label, m in nets.items()]).set_index("model")
 print(speed.round(2).to_string())
-nb.glue("ch5_struct50_speedup_b64", float(speed["speedup b64"].iloc[2]))
+struct50 = times[64].ratio("dense LeNet-5", "50 % channels removed")
+nb.glue("ch5_struct50_speedup_b64", struct50.mid)
+nb.glue("ch5_struct50_speedup_b64_range", struct50.text(".1f", "x"))
 nb.glue("ch5_struct50_mac_ratio", float(speed["MACs"].iloc[0] / speed["MACs"].iloc[2]))
-torch.set_num_threads(threads)
 
 # %% [markdown]
-# On one core of this machine, at 95 % sparsity, CSR ran {glue:text}`ch5_csr_speedup_95_b1:.1f`x the speed
-# of dense at batch 1 and {glue:text}`ch5_csr_speedup_95_b64:.1f`x at batch 64, against an ideal
-# of 20x; at 50 % sparsity it is {glue:text}`ch5_csr_speedup_50_b64:.2f`x — *slower* than
+# On one core of this machine, at 95 % sparsity, CSR ran {glue:text}`ch5_csr_speedup_95_b1_range` the speed
+# of dense at batch 1 and {glue:text}`ch5_csr_speedup_95_b64_range` at batch 64 (ranges over the
+# rounds), against an ideal of 20x; at 50 % sparsity it is {glue:text}`ch5_csr_speedup_50_b64_range` — *slower* than
 # dense whenever this is below 1. Sparse kernels pay for the indirection of every index, lose
 # the vector units and the cache blocking of a dense GEMM, and only win at high sparsity. The
 # unstructured LeNet-5 runs at dense speed: its zeros are multiplied like any other number.
 # Structured pruning needs no special kernel: removing half of the channels divides the MACs by
-# {glue:text}`ch5_struct50_mac_ratio:.1f` and gave a {glue:text}`ch5_struct50_speedup_b64:.1f`x
+# {glue:text}`ch5_struct50_mac_ratio:.1f` and gave a {glue:text}`ch5_struct50_speedup_b64_range`
 # speed-up at batch 64. This gap between ideal and measured is why accelerators (chapter 7)
 # build the skipping into hardware.
 #
@@ -697,7 +725,9 @@ print(f"all layers at once: validation {train.evaluate(together, 'val'):.1f} % v
 # - Structured pruning (filters, neurons; helped by group lasso) is coarser but shrinks the dense
 #   layers, so its MAC savings turn into real speed on any hardware; N:M sits in between.
 # - On a CPU, unstructured sparsity pays only at very high sparsity, and ReLU gives activation
-#   sparsity for free — both are what sparse accelerators exploit (chapter 7).
+#   sparsity for free — though less of it after pruning ({glue:text}`ch5_act_fc1_300:.0f` % →
+#   {glue:text}`ch5_act_fc1_300_pruned:.0f` % zeros in LeNet-300-100's `fc1`); both are what sparse
+#   accelerators exploit (chapter 7).
 #
 # **Further reading**: the survey's section on network sparsification {cite:p}`deng2020model`;
 # Optimal Brain Damage {cite:p}`lecun1990optimal`; Han et al. {cite:p}`han2015learning` and Deep
