@@ -74,14 +74,120 @@ def stage() -> Path:
     (STAGE / "notebooks").mkdir()
     for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         shutil.copy2(nb, STAGE / "notebooks" / nb.name)
-    shutil.copytree(vendor(), STAGE / "_vendor")
+    copy_vendored(vendor(), STAGE / "_vendor")
+    sync_cell_metadata(sorted((STAGE / "notebooks").glob("*.ipynb")), ROOT / "notebooks" / "src")
     import coverage_page as coverage  # tools/coverage_page.py: the coverage page from book/coverage.yml + the exercise registry
     if (STAGE / "coverage.yml").is_file():
         (STAGE / "coverage.md").write_text(coverage.render(coverage.load(STAGE / "coverage.yml")))
     merged = merge_bibliographies([STAGE / "references.bib", *sorted((STAGE / "bib").glob("*.bib"))])
     (STAGE / "references.bib").write_text(merged)
     shutil.rmtree(STAGE / "bib", ignore_errors=True)
+    add_run_time_substitutions(STAGE / "_config.yml", ROOT / "book" / "run_times.json")
     return STAGE
+
+
+def run_time_substitutions(record: dict) -> dict[str, str]:
+    """MyST substitutions (``{{ cold_book_min }}`` …) from a run-time record written by
+    ``tools/chapters.py times [--cold] --record``: the pages cite measured times, never typed ones."""
+    out = {}
+    for kind in ("warm", "cold"):
+        r = record.get(kind)
+        if not r:
+            out.update({f"{kind}_book_min": "(not measured yet)", f"{kind}_chapter_max_s": "(not measured yet)",
+                        f"{kind}_measured": "", f"{kind}_cores": "2"})
+            continue
+        out[f"{kind}_book_min"] = f"{r['total_s'] / 60:.0f}"
+        out[f"{kind}_chapter_max_s"] = f"{max(r['chapters_s'].values()):.0f}"
+        out[f"{kind}_measured"] = r["measured"]
+        out[f"{kind}_cores"] = str(r["cpu_cores"])
+    return out
+
+
+def add_run_time_substitutions(config: Path, record_path: Path) -> None:
+    import json
+    import yaml
+    cfg = yaml.safe_load(config.read_text())
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    cfg.setdefault("parse", {}).setdefault("myst_substitutions", {}).update(run_time_substitutions(record))
+    config.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
+
+
+# What the pages load from the vendored packages; nothing else is published (the npm packages
+# hold ~40 MB of alternatives: other MathJax bundles, the non-AMD widget manager, source maps).
+MATHJAX_KEEP = (
+    "tex-chtml.js",                   # the one bundle the pages load (TeX in, CommonHTML out, menu)
+    "output/chtml/fonts/woff-v2",     # its fonts
+    "input/tex/extensions",           # TeX packages it autoloads (\\require, \\color, ...)
+    "ui",                             # the right-click menu's lazily loaded parts
+    "a11y", "sre",                    # what the menu's accessibility options (explorer, speech) load
+)
+WIDGET_JS = ("require.js", "embed-amd.js")  # only pages with a live widget view load these
+WIDGET_FONT_SUFFIXES = (".woff2", ".woff")  # icon fonts of the widget manager (every browser takes one)
+
+
+def copy_vendored(site: Path, dest: Path) -> None:
+    """Copy the vendored files the pages actually load (see ``MATHJAX_KEEP``, ``WIDGET_JS``)."""
+    dest.mkdir(parents=True)
+    for name in WIDGET_JS:
+        shutil.copy2(site / name, dest / name)
+    for rel in MATHJAX_KEEP:
+        src = site / "mathjax" / rel
+        if src.is_dir():
+            shutil.copytree(src, dest / "mathjax" / rel, ignore=shutil.ignore_patterns("*.map"))
+        else:
+            (dest / "mathjax" / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / "mathjax" / rel)
+
+
+def sync_cell_metadata(notebooks: list[Path], src_dir: Path) -> int:
+    """Copy cell metadata (figure captions, alt text, tags) from the jupytext sources onto ``notebooks``.
+
+    The sources are the truth for metadata, so a caption edit never needs a re-execution. Cells are
+    paired by position when the two notebooks have the same cell types and sources (what
+    ``tools/chapters.py check`` guarantees), else by identical source text; unpaired cells are left alone.
+    Solution cells (tag ``solution``) get the toggle text "Show solution" / "Hide solution".
+    Returns the number of cells whose metadata changed; the notebooks are rewritten in place.
+    """
+    import json
+    import jupytext
+    changed = 0
+    for path in notebooks:
+        src = src_dir / (path.stem + ".py")
+        nb = json.loads(path.read_text())
+        cells = nb.get("cells", [])
+        src_cells = jupytext.read(src).cells if src.is_file() else []
+
+        def text(c):
+            s = c.get("source", "")
+            return ("".join(s) if isinstance(s, list) else s).strip()
+
+        same = len(src_cells) == len(cells) and all(
+            a.cell_type == b.get("cell_type") and text(a) == text(b) for a, b in zip(src_cells, cells))
+        def first_line(s):  # the first line that is code, not a comment or an NBVAL marker
+            return next((ln.strip() for ln in s.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), "")
+
+        by_text, by_first = {}, {}
+        for a in src_cells:
+            by_text.setdefault((a.cell_type, text(a)), a)
+            by_first.setdefault((a.cell_type, first_line(a.source)), []).append(a)
+        firsts = [(c.get("cell_type"), first_line(text(c))) for c in cells]
+        for i, cell in enumerate(cells):
+            before = json.dumps(cell.get("metadata", {}), sort_keys=True)
+            meta = cell.setdefault("metadata", {})
+            match = src_cells[i] if same else by_text.get((cell.get("cell_type"), text(cell)))
+            if match is None and firsts[i][1] and firsts.count(firsts[i]) == 1 and len(by_first.get(firsts[i], [])) == 1:
+                match = by_first[firsts[i]][0]  # an edited cell not yet re-executed: same first code line
+            if match is not None:
+                for key, value in match.metadata.items():
+                    if key not in ("execution", "jupyter"):
+                        meta[key] = json.loads(json.dumps(value))
+            if "solution" in meta.get("tags", []):
+                mystnb = meta.setdefault("mystnb", {})
+                mystnb.setdefault("code_prompt_show", "Show solution")
+                mystnb.setdefault("code_prompt_hide", "Hide solution")
+            changed += json.dumps(meta, sort_keys=True) != before
+        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return changed
 
 
 def merge_bibliographies(paths: list[Path]) -> str:
@@ -99,16 +205,19 @@ def merge_bibliographies(paths: list[Path]) -> str:
     return "\n\n".join(out) + "\n"
 
 
-def _place_widget_fonts(html: Path) -> None:
+def _place_widget_fonts(html: Path, site: Path | None = None) -> None:
     """The widget manager loads its icon fonts relative to the page
-    (``<page dir>/@jupyter-widgets/html-manager/dist/``): put a copy beside every page folder."""
-    fonts = [f for f in (html / "_static").iterdir() if f.suffix in (".woff", ".woff2", ".ttf", ".eot", ".svg")
-             and len(f.stem) == 20]
-    for folder in {p.parent for p in html.rglob("*.html") if "_static" not in p.parts}:
-        dest = folder / "@jupyter-widgets" / "html-manager" / "dist"
-        dest.mkdir(parents=True, exist_ok=True)
-        for f in fonts:
-            shutil.copy2(f, dest / f.name)
+    (``<page dir>/@jupyter-widgets/html-manager/dist/``): put a copy beside every page that shows
+    a live widget view (none on the executed website, where every explorer is a static player)."""
+    site = site or vendor()
+    fonts = [f for f in site.iterdir() if f.suffix in WIDGET_FONT_SUFFIXES and len(f.stem) == 20]
+    folders = {p.parent for p in html.rglob("*.html") if "_static" not in p.parts
+               and "application/vnd.jupyter.widget-view+json" in p.read_text(errors="replace")}
+    for folder in folders:  # its two stylesheets resolve the same fonts against two bases
+        for dest in (folder / "@jupyter-widgets" / "html-manager" / "dist", folder / "@jupyter-widgets"):
+            dest.mkdir(parents=True, exist_ok=True)
+            for f in fonts:
+                shutil.copy2(f, dest / f.name)
 
 
 def build(execute: bool = True) -> Path:

@@ -7,7 +7,9 @@ notebook ``notebooks/NN_name.ipynb`` (outputs included) is what is committed and
     python tools/chapters.py run notebooks/src/05_sparsification.py [...]   # execute and write .ipynb
     python tools/chapters.py run --all                                      # every chapter
     python tools/chapters.py check                                          # sources and notebooks agree
-    python tools/chapters.py times                                          # run every chapter, print a time table
+    python tools/chapters.py times [--cold] [--record]                      # run every chapter, print a time table
+                                      # --cold: from an empty model cache (trains everything once)
+                                      # --record: save the table to book/run_times.json (cited by the book)
                                                                       # (committed notebooks are not touched)
 
 Execution is pinned for reproducibility: ``COMPANION_DEVICE=cpu`` and ``COMPANION_THREADS=2``
@@ -118,8 +120,13 @@ def main(argv=None) -> int:
     r.add_argument("paths", nargs="*")
     r.add_argument("--all", action="store_true")
     sub.add_parser("check")
-    sub.add_parser("times")
+    t = sub.add_parser("times")
+    t.add_argument("--cold", action="store_true", help="start from an empty model cache (a temporary folder)")
+    t.add_argument("--record", action="store_true", help="write the result into book/run_times.json")
     args = ap.parse_args(argv)
+    if args.cmd == "times" and args.cold:
+        import tempfile
+        os.environ["COMPANION_CACHE"] = tempfile.mkdtemp(prefix="companion-cold-cache-")
     if args.cmd == "check":
         return 1 if check() else 0
     paths = sources() if args.cmd == "times" or args.all else [Path(p).resolve() for p in args.paths]
@@ -134,7 +141,25 @@ def main(argv=None) -> int:
         print(f"{p.stem:40s} {dt:7.1f} s", flush=True)
     if len(rows) > 1:
         print(f"{'total':40s} {sum(d for _, d in rows):7.1f} s")
+    if args.cmd == "times" and args.record:
+        record_times("cold" if args.cold else "warm", rows)
     return 0
+
+
+RUN_TIMES = ROOT / "book" / "run_times.json"
+
+
+def record_times(kind: str, rows: list[tuple[str, float]]) -> None:
+    """Save a measured time table (``kind``: "warm" or "cold") into book/run_times.json."""
+    import datetime
+    import platform
+    data = json.loads(RUN_TIMES.read_text()) if RUN_TIMES.is_file() else {}
+    data[kind] = {"chapters_s": {name: round(dt, 1) for name, dt in rows}, "total_s": round(sum(d for _, d in rows), 1),
+                  "measured": datetime.date.today().isoformat(), "cpu_cores": os.cpu_count(),
+                  "torch_threads": int(os.environ.get("COMPANION_THREADS", "0") or 0) or None,
+                  "machine": platform.machine(), "command": f"python tools/chapters.py times{' --cold' if kind == 'cold' else ''} --record"}
+    RUN_TIMES.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    print(f"recorded in {RUN_TIMES.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
