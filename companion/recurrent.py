@@ -154,7 +154,7 @@ def seq_baseline(cell: str = "gru", *, config: SeqConfig | None = None, progress
                               lambda m: train.fit(m, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
                                                   seed=config.seed, progress=progress,
                                                   desc=f"training sequential-MNIST {config.cell}"),
-                              name=f"seq-{config.cell}")
+                              name=f"seq-{config.cell}", code=(build_row_rnn, RowRNN))
 
 
 def gate_layers(model: RowRNN) -> dict[str, nn.Linear]:

@@ -68,7 +68,7 @@ def glued_values(nb: nbformat.NotebookNode) -> dict:
     return out
 
 
-def execute(src: Path, timeout: int = 900, static: bool = False, write: bool = True,
+def execute(src: Path, timeout: int = 3600, static: bool = False, write: bool = True,
             executed: list | None = None) -> float:
     """Execute a chapter source; write the executed notebook next to the others when ``write``;
     append the executed notebook to ``executed`` when given."""

@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
     notebooks = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     cmd = [sys.executable, "-m", "pytest", "tests", *notebooks,
            "--nbval-lax", "--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
-           "--nbval-cell-timeout", "900", "-p", "no:cacheprovider", "--durations", "15", *argv]
+           "--nbval-cell-timeout", "3600", "-p", "no:cacheprovider", "--durations", "15", *argv]
     # no progress bars: with a cold model cache a bar would be an extra output in a checked cell
     env = dict(os.environ, PYTHONHASHSEED="0", COMPANION_PROGRESS="0")
     # pinned for reproducibility: checked outputs are exact on the CPU with 2 threads
