@@ -143,7 +143,7 @@ def pareto_figure(reports: Mapping[str, object], *, title: str = "LeNet-300-100"
     a1.set_title(f"{title}: accuracy vs size (x = float32 baseline)")
     a2.set_xlabel("MACs per image (non-zero weights, log scale)")
     a2.set_title("accuracy vs MACs")
-    fig.legend(loc="outside lower center", ncol=3, fontsize=7)
+    fig.legend(loc="outside lower center", ncol=3, fontsize=8)
     return fig
 
 
