@@ -213,3 +213,12 @@ def test_slides_work_offline(decks, browser):
         assert not external, f"{deck.name} requested {external[:3]}"
         assert not errors, f"{deck.name}: {errors[:3]}"
         assert n >= 5, f"{deck.name} has only {n} slides"
+
+
+def test_a_table_row_longer_than_a_slide_is_shortened_per_cell():
+    md = slides._md()
+    long = "| " + " | ".join(" ".join(f"w{i}{j}" for j in range(40)) for i in range(3)) + " |"
+    short = slides._shorten_row(md, long, 60)
+    assert slides.count_words(slides._render(md, short)) <= 60
+    assert short.count("…") == 3 and short.startswith("| w00 w01")
+    assert slides._shorten_row(md, "| a | b |", 60) == "| a | b |"

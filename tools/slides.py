@@ -345,6 +345,7 @@ def markdown_blocks(md, text: str, budget_px: float, max_words: int = MAX_WORDS)
             row_h = lambda r: 30 * max(1, math.ceil(max((len(c) for c in r.split("|")), default=1) * 20 * 0.5  # noqa: E731
                                                     / (BODY_W / max(1, r.count("|") - 1)))) + 10
             head_words = count_words(_render(md, "\n".join(head)))
+            body = [_shorten_row(md, r, max_words - head_words) for r in body]
             per = lambda r: max(row_h(r) / (budget_px - row_h(head[0])), count_words(r) / (max_words - head_words))  # noqa: E731
             for chunk in _chunks(body, per, 1.0):
                 t = _render(md, "\n".join(head + chunk))
@@ -355,6 +356,17 @@ def markdown_blocks(md, text: str, budget_px: float, max_words: int = MAX_WORDS)
             units.append([_prose(md, src)])
         i += 1
     return units
+
+
+def _shorten_row(md, row: str, max_words: int) -> str:
+    """A table row that alone exceeds a slide's words: each cell keeps its first words and "…"
+    (a slide summarises; the notebook has the full row)."""
+    if count_words(_render(md, row)) <= max_words:
+        return row
+    cells = [c.strip() for c in row.strip().strip("|").split("|")]
+    per = max(2, max_words // max(1, len(cells)) - 1)
+    cells = [" ".join(c.split()[:per]) + " …" if len(c.split()) > per else c for c in cells]
+    return "| " + " | ".join(cells) + " |"
 
 
 def _list_items(src: str) -> list[str]:
