@@ -40,8 +40,7 @@
 # Click into the next cell and press **Shift+Enter**. It imports the companion library, seeds
 # every random generator, and tells you what it found:
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 from companion import nb, data, plotting, widgets
 from companion.exercises import check
 import numpy as np
@@ -61,8 +60,7 @@ print("GPU available:", dev.type == "cuda")
 # The book embeds 5,000 real MNIST digits (500 per class), split into 3,500 for training,
 # 500 for validation and 1,000 for testing. The loader checks their SHA-256 checksum first.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 for split in data.SPLITS:
     x, y = data.load_mnist(split)
     print(f"{split:5s} x {tuple(x.shape)} {x.dtype}  y {tuple(y.shape)} {y.dtype}  "
@@ -76,8 +74,7 @@ for split in data.SPLITS:
 # (chapter 4). In JupyterLab the slider calls Python; on the website, every position was
 # rendered when the page was built.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 images, labels = data.mnist_arrays()
 samples = images[[int(np.flatnonzero(labels == d)[0]) for d in range(10)]]
 
@@ -124,6 +121,5 @@ check("ch0.digit_bytes", answer)
 # Text CC-BY-4.0, code MIT. If you use the book, please cite the survey
 # {cite:p}`deng2020model` and the primary papers each chapter names.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 nb.glue("ch0_runtime_s", nb.runtime_s())

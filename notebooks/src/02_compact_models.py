@@ -25,22 +25,20 @@
 # {glue:text}`ch2_nas_n:d`-candidate search, which takes a few minutes. **GPU**: not needed.
 # ```
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 from IPython.display import Markdown, display
 
-from companion import nb, compact, metrics, models, plotting, train, widgets
+from companion import data, nb, compact, metrics, models, plotting, stats, train, widgets
 from companion.exercises import check
 
 dev = nb.setup()
 base = train.baseline("cnn")
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 base_params, base_macs = metrics.count_params(base), metrics.measure_macs(base)
 base_acc = train.evaluate(base)
 print(f"baseline CNN: {base_params:,} params, {base_macs / 1e6:.2f} M MACs, test accuracy {base_acc:.1f} %")
@@ -73,8 +71,7 @@ print(f"baseline CNN: {base_params:,} params, {base_macs / 1e6:.2f} M MACs, test
 # channels as a $2\times 3$ grid and transposing it interleaves the groups, and the inverse
 # restores the order:
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 x = torch.arange(6.0).reshape(1, 6, 1, 1)           # channels 0..5: group A = 0,1,2, group B = 3,4,5
 y = compact.channel_shuffle(x, groups=2)
 print("shuffled: ", y.flatten().int().tolist())
@@ -88,8 +85,7 @@ print("restored: ", compact.channel_unshuffle(y, groups=2).flatten().int().tolis
 # `activations` column counts the elements every conv writes, which is what moves through
 # memory):
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 C_, S_ = 64, 28
 blocks = {
     "standard 3x3 conv": compact.conv_cost(C_, C_, S_, S_, 3) + compact.bn_cost(C_),
@@ -126,8 +122,7 @@ print("hook-measured MACs of the depthwise-separable block:",
 # resolution. At α = 1, 224×224 it is identical to the shared `models.layer_table("mobilenet_v1")`.
 # Beside the paper's Table 6 {cite:p}`howard2017mobilenets`:
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 paper = {1.0: (569, 4.2), 0.75: (325, 2.6), 0.5: (149, 1.3), 0.25: (41, 0.5)}
 rows = []
 for a, (p_macs, p_params) in paper.items():
@@ -171,8 +166,7 @@ nb.glue("ch2_res160_macs_m", compact.mobilenet_v1_table(1.0, 160).macs / 1e6)
 # SqueezeNet moves its parameters into 1x1 convs, but its 7x7 stem and 3x3 expand filters still
 # do most of its MACs.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 nets = ["alexnet", "vgg16", "resnet50", "squeezenet1_0", "mobilenet_v1"]
 kinds = ["conv kxk", "conv 1x1", "depthwise", "fc", "bn"]
 by_kind = {n: compact.cost_by_kind(models.layer_table(n)) for n in nets}
@@ -185,8 +179,7 @@ print("\nshare of parameters (%)\n" + pshare.round(1).to_string())
 nb.glue("ch2_mbv1_1x1_mac_share", float(share.loc["mobilenet_v1", "conv 1x1"]))
 nb.glue("ch2_mbv1_dw_mac_share", float(share.loc["mobilenet_v1", "depthwise"]))
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Where the parameters (left) and the MACs (right) of six well-known networks sit, by layer type; the number above each bar is the network's total.", "name": "fig-ch2-layer-shares"}, "image": {"alt": "Two stacked bar charts, one bar per network, splitting parameters and MACs into convolution, depthwise, pointwise and fully connected layers: fully connected layers hold most parameters of AlexNet and VGG-16 while convolutions hold most MACs."}} tags=["nbval-ignore-output"]
 fig, axes = plotting.new_figure(2, 1, width=10, height=3.6)
 for ax, frame, total in ((axes[0], pshare, lambda n: models.layer_table(n).params / 1e6),
                          (axes[1], share, lambda n: models.layer_table(n).macs / 1e9)):
@@ -216,12 +209,10 @@ display(fig)
 # classifier. One network per block type, each within a fifth of the baseline's MACs, is
 # trained the same way (Adam, 20 epochs, ±1 px shifts; the weights are cached):
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 variants = {cfg.label: compact.train_compact(cfg) for cfg in compact.MNIST_VARIANTS}
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 accuracy = {}  # label -> (val %, test %), each network evaluated once
 
 def describe(label, model):
@@ -251,8 +242,7 @@ nb.glue("ch2_variants_acc_max", float(table["test acc %"].max()))
 # hooks and reports it against the baseline as every chapter does (size is float32 here;
 # chapter 4 quantizes it):
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 reports = [metrics.make_report(k, m, base, accuracy=accuracy[k][1], baseline_accuracy=base_acc)
            for k, m in variants.items()]
 print(metrics.compare(reports).round(2).to_string())
@@ -274,13 +264,11 @@ print(metrics.compare(reports).round(2).to_string())
 #   better of 2 random members of the population (one of block/width/depth changes), and
 #   let the oldest leave. Every candidate is trained once and the results are cached.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 mac_budget = base_macs // 5
 nas = compact.run_search(n_candidates=12, mac_budget=mac_budget, proxy_epochs=2, strategy="evolution", seed=0)
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 front = compact.pareto_front([c.macs for c in nas], [c.score for c in nas])
 nas_df = pd.DataFrame([{"#": i, "architecture": c.config.label, "params": c.params, "MACs": c.macs,
                         "proxy val acc %": c.score, "Pareto": "*" if i in front else ""}
@@ -301,14 +289,12 @@ nb.glue("ch2_nas_score_max", max(c.score for c in nas))
 # **validation** accuracy among all networks with at least 5x fewer MACs and parameters. The
 # test split is used only to report the result.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 nas_model = compact.train_compact(winner.config)
 candidates = dict(variants)
 _ = candidates.setdefault(winner.config.label, nas_model)
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 full = pd.DataFrame([describe(k, m) for k, m in candidates.items()]).set_index("network")
 eligible = full[(full["MAC ratio"] >= 5) & (full["param ratio"] >= 5)]
 best_label = eligible["val acc %"].idxmax()
@@ -327,23 +313,76 @@ nb.glue("ch2_best_label", Markdown(best_label))  # {glue:md}: the text without q
 nb.glue("ch2_best_acc", float(best["test acc %"]))
 nb.glue("ch2_base_acc", float(base_acc))
 nb.glue("ch2_nas_n", len(nas))
-nb.glue("ch2_nas_space", compact.SearchSpace().size)
+nb.glue("ch2_nas_space", compact.ArchSpace().size)
 nb.glue("ch2_nas_winner", Markdown(winner.config.label))
 nb.glue("ch2_n_trained", len(candidates))
 nb.glue("ch2_base_fc1_params", sum(p.numel() for p in base.fc1.parameters()))
+N_TEST = len(data.load_mnist("test")[1])  # 1,000 images: one image is 0.1 point
+best_ci, base_ci = stats.accuracy_interval(float(best["test acc %"]), N_TEST), stats.accuracy_interval(base_acc, N_TEST)
+nb.glue("ch2_best_acc_ci_low", best_ci.low)
+nb.glue("ch2_best_acc_ci_high", best_ci.high)
+nb.glue("ch2_base_acc_ci_low", base_ci.low)
+nb.glue("ch2_base_acc_ci_high", base_ci.high)
+nb.glue("compact_acc_ci", f"{best_ci.low:.1f}–{best_ci.high:.1f} % (95 % Wilson interval, {N_TEST:,} test images)")
 
 # %% [markdown]
 # The best compact CNN, **{glue:md}`ch2_best_label`**, needs {glue:text}`compact_mac_ratio:.1f`x
 # fewer MACs and {glue:text}`compact_param_ratio:.1f`x fewer parameters than the baseline. Its
 # test accuracy is {glue:text}`ch2_best_acc:.1f` % against {glue:text}`ch2_base_acc:.1f` %, a drop
-# of {glue:text}`compact_acc_drop:.1f` points. Most of the parameter saving comes from global
+# of {glue:text}`compact_acc_drop:.1f` points (95 % intervals:
+# {glue:text}`ch2_best_acc_ci_low:.1f`–{glue:text}`ch2_best_acc_ci_high:.1f` % and
+# {glue:text}`ch2_base_acc_ci_low:.1f`–{glue:text}`ch2_base_acc_ci_high:.1f` %; the seed test below
+# asks whether the pick is really better than the runner-up). Most of the parameter saving comes from global
 # average pooling, which replaces the baseline's {glue:text}`ch2_base_fc1_params:,d`-parameter
 # FC layer. Most of the MAC saving comes from the blocks and the early stride. The figure shows every trained network and the
 # search: accuracy against MACs, with the Pareto front of the proxy scores (no other candidate
 # is both cheaper and better).
+#
+# **Is the pick better than the others, or lucky?** The eligible networks lie within about a
+# point of each other, inside one accuracy's ±1-point interval. We retrain every eligible
+# network and the baseline with seeds 1 and 2 (cached) and compare the best pick with each
+# other candidate by Welch's t-test on the three per-seed test accuracies.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-check-output"]
+SEEDS = (0, 1, 2)
+eligible_labels = [k for k in eligible.index if k != best_label]
+configs = {c.label: c for c in (*compact.MNIST_VARIANTS, winner.config)}
+seed_acc = {k: [train.evaluate(compact.train_compact(configs[k], seed=s)) for s in SEEDS]
+            for k in [best_label, *eligible_labels]}
+seed_base = [train.evaluate(train.baseline("cnn", seed=s)) for s in SEEDS]
+print(f"baseline CNN: {stats.seed_summary(seed_base)}")
+pick_tests = {}
+for k, accs in seed_acc.items():
+    line = f"{k:17s} {stats.seed_summary(accs)}"
+    if k != best_label:
+        pick_tests[k] = stats.welch_t_test(seed_acc[best_label], accs)
+        line += f"  vs {best_label}: Welch p = {pick_tests[k].p_value:.3f}"
+    print(line)
+
+# %% tags=["hide-input"]
+drop_seeds = stats.seed_summary([b - a for b, a in zip(seed_base, seed_acc[best_label])])
+runner_up = max(eligible_labels, key=lambda k: stats.seed_summary(seed_acc[k]).mean)
+nb.glue("ch2_best_seed_mean", stats.seed_summary(seed_acc[best_label]).mean)
+nb.glue("ch2_drop_seed_mean", drop_seeds.mean)
+nb.glue("ch2_drop_seed_ci_low", drop_seeds.low)
+nb.glue("ch2_drop_seed_ci_high", drop_seeds.high)
+nb.glue("ch2_runner_up", Markdown(runner_up))
+nb.glue("ch2_runner_up_seed_mean", stats.seed_summary(seed_acc[runner_up]).mean)
+nb.glue("ch2_pick_vs_runner_up_p", pick_tests[runner_up].p_value)
+nb.glue("ch2_n_pick_significant", sum(t.significant(0.05) for t in pick_tests.values()))
+nb.glue("ch2_n_pick_others", len(pick_tests))
+
+# %% [markdown]
+# Over three seeds {glue:md}`ch2_best_label` averages {glue:text}`ch2_best_seed_mean:.2f` % and
+# the best other eligible network, {glue:md}`ch2_runner_up`, {glue:text}`ch2_runner_up_seed_mean:.2f` %
+# (Welch p = {glue:text}`ch2_pick_vs_runner_up_p:.2f`); the pick is significantly better than
+# {glue:text}`ch2_n_pick_significant:d` of the {glue:text}`ch2_n_pick_others:d` other eligible networks
+# at the 5 % level. Where the test finds no difference, read the choice of block as *one of
+# several that work*, not as a ranking. The drop against the baseline, seed by seed, is
+# {glue:text}`ch2_drop_seed_mean:.2f` points (95 % t-interval
+# {glue:text}`ch2_drop_seed_ci_low:.2f` to {glue:text}`ch2_drop_seed_ci_high:.2f`).
+
+# %% mystnb={"figure": {"caption": "Left: test accuracy against MACs for the compact networks trained in this chapter, with the MAC budget (dashed) and the baseline minus one point (dotted). Right: the architecture search's candidates and their Pareto front.", "name": "fig-ch2-compact-pareto"}, "image": {"alt": "Two scatter plots with MACs per image on the horizontal axis and accuracy on the vertical axis: the compact designs and the search candidates, with a line joining the Pareto-optimal candidates."}} tags=["nbval-ignore-output"]
 fig, (a1, a2) = plotting.new_figure(2, 1, width=11, height=4)
 a1.scatter([base_macs / 1e6], [base_acc], marker="*", s=180, color="k", label="baseline CNN")
 for i, (k, row) in enumerate(full.iterrows()):
@@ -356,15 +395,15 @@ a1.set_xticks([0.5, 1, 2, 5], ["0.5", "1", "2", "5"])
 a1.set_xlabel("MACs per image (M, log scale)")
 a1.set_ylabel("test accuracy (%)")
 a1.set_title("Trained networks (dashed: MAC budget, dotted: baseline − 1 pt)")
-a1.legend(fontsize=7, loc="lower right")
+a1.legend(fontsize=8, loc="lower right")
 a2.scatter([c.macs / 1e6 for c in nas], [c.score for c in nas], color=plotting.PALETTE[0], label="candidates")
 a2.plot([nas[i].macs / 1e6 for i in front], [nas[i].score for i in front], "o-", color=plotting.PALETTE[3],
         label="Pareto front")
 for i, c in enumerate(nas):
-    a2.annotate(c.config.label, (c.macs / 1e6, c.score), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    a2.annotate(c.config.label, (c.macs / 1e6, c.score), fontsize=8, xytext=(3, 3), textcoords="offset points")
 a2.set_xlabel("MACs per image (M)")
 a2.set_ylabel("validation accuracy after 2 epochs (%)")
-a2.set_title(f"Architecture search: {len(nas)} of {compact.SearchSpace().size} networks")
+a2.set_title(f"Architecture search: {len(nas)} of {compact.ArchSpace().size} networks")
 a2.legend(fontsize=8)
 display(fig)
 
@@ -376,8 +415,7 @@ display(fig)
 # layer type. The tables are cheap to compute, so the frame function only looks them up and
 # draws.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 from matplotlib.figure import Figure  # not registered with pyplot: nothing leaks between frames
 
 WIDTHS, RESOLUTIONS, BLOCKS = [0.25, 0.5, 0.75, 1.0], [128, 160, 192, 224], ["separable", "standard"]
@@ -412,8 +450,7 @@ def mobilenet_frame(width=1.0, resolution=224, block="separable"):
 explorer = widgets.explore(mobilenet_frame, title="MobileNet-v1: width and resolution multipliers",
                            width=WIDTHS, resolution=RESOLUTIONS, block=BLOCKS, dpi=60)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 ms = widgets.frame_timings_ms(mobilenet_frame, {"width": [0.5, 1.0], "resolution": [224], "block": BLOCKS})
 print(f"rendering one frame (figure + PNG): median {np.median(ms):.0f} ms, done once per frame when the cell runs")
 print(widgets.timing_summary(explorer))
@@ -426,22 +463,22 @@ print(widgets.timing_summary(explorer))
 # bandwidth slope of the roofline in chapter 1. Dense 1x1 and 3x3 convs reuse every input
 # value across many filters, so their intensity grows with the channel count:
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 for name, kw in (("3x3 standard", dict(k=3)), ("3x3 depthwise", dict(k=3, groups=128)), ("1x1 pointwise", dict(k=1))):
     print(f"{name:14s} 128->128 ch, 28x28: {compact.conv_intensity(128, 128, 28, 28, **kw):6.1f} MACs/byte (float32)")
 
 # %% [markdown]
 # We time a standard 3x3 conv against a depthwise-separable one with **the same input and
 # output shape**, on one CPU thread at batch 1, with no BN and no ReLU so that only the
-# convolutions are timed. Each of 30 rounds times all four modules one after the other, and
-# we keep each module's fastest round, the one least disturbed by other processes (as `timeit`
-# advises). The numbers change with the machine:
+# convolutions are timed. Five interleaved rounds time all four modules one after the other
+# (`metrics.time_calls_ms`, the library's one timer); in each round a module's time is its
+# fastest of six runs (other processes only ever add time, as `timeit` advises), and the
+# speed-up is the median over rounds of the within-round ratio. The numbers change with the machine:
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 shapes = [(32, 56), (64, 28), (128, 28), (256, 14)]
 lat = pd.DataFrame([{"channels": c, "side": s, **compact.latency_comparison(c, c, s, repeats=30)} for c, s in shapes])
+lat["speedup"] = lat["speedup_median"]
 lat["depthwise share of time %"] = 100 * lat["ms_depthwise"] / (lat["ms_depthwise"] + lat["ms_pointwise"])
 lat["depthwise share of MACs %"] = 100 * lat["channels"] * 9 / (lat["channels"] * 9 + lat["channels"] ** 2)
 print(lat[["channels", "side", "mac_ratio", "speedup", "ms_standard", "ms_separable",
@@ -454,8 +491,7 @@ nb.glue("ch2_dw_time_share_max", float(lat["depthwise share of time %"].max()))
 nb.glue("ch2_dw_mac_share_min", float(lat["depthwise share of MACs %"].min()))
 nb.glue("ch2_dw_mac_share_max", float(lat["depthwise share of MACs %"].max()))
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Depthwise-separable against standard 3x3 convolution on one CPU thread: the MAC reduction (the ideal speed-up) next to the measured speed-up, for several channel counts and image sizes.", "name": "fig-ch2-separable-speed"}, "image": {"alt": "Grouped bar chart, one group per layer shape, comparing the ideal speed-up from the MAC count with the smaller speed-up measured on the CPU."}} tags=["nbval-ignore-output"]
 fig, ax = plotting.new_figure(width=7, height=3.6)
 xs = np.arange(len(lat))
 ax.bar(xs - 0.2, lat["mac_ratio"], 0.4, label="MAC reduction (ideal speedup)", color=plotting.PALETTE[0])
@@ -478,21 +514,21 @@ display(fig)
 # indirect metric, so measure the latency on the target.
 #
 # Whole networks show the same gap. The baseline against the best compact CNN (one thread,
-# fastest of 30 runs):
+# seven interleaved rounds, fastest of five runs per round):
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 best_model = candidates[best_label]
 for batch in (1, 64):
-    t_base = compact.latency_ms(base, (batch, 1, 28, 28), threads=1, stat="min")
-    t_best = compact.latency_ms(best_model, (batch, 1, 28, 28), threads=1, stat="min")
-    print(f"batch {batch:2d}: baseline {t_base:7.3f} ms, {best_label} {t_best:7.3f} ms -> "
-          f"{t_base / t_best:.1f}x faster for {base_macs / best_model.cost().macs:.1f}x fewer MACs")
-    nb.glue(f"ch2_net_speedup_b{batch}", t_base / t_best)
+    t = metrics.compare_latency_ms({"base": base, "best": best_model}, (batch, 1, 28, 28), rounds=7, repeats=5)
+    r = t.ratio("base", "best")
+    print(f"batch {batch:2d}: baseline {t.best_ms('base'):7.3f} ms, {best_label} {t.best_ms('best'):7.3f} ms -> "
+          f"{r.text('.2f', 'x')} faster (range over rounds) for {base_macs / best_model.cost().macs:.1f}x fewer MACs")
+    nb.glue(f"ch2_net_speedup_b{batch}", r.mid)
+    nb.glue(f"ch2_net_speedup_b{batch}_range", r.text(".1f", "x"))
 
 # %% [markdown]
-# The speed ratio (baseline time / compact time) was {glue:text}`ch2_net_speedup_b1:.1f` at
-# batch 1 and {glue:text}`ch2_net_speedup_b64:.1f` at batch 64, for
+# The speed ratio (baseline time / compact time) was {glue:text}`ch2_net_speedup_b1_range` at
+# batch 1 and {glue:text}`ch2_net_speedup_b64_range` at batch 64 (ranges over the rounds), for
 # {glue:text}`compact_mac_ratio:.1f`x fewer MACs. At batch 1 both networks are so small that the
 # fixed cost of each operator call dominates: the compact network has more, smaller layers
 # (and BatchNorm), so fewer MACs need not mean less time. Larger batches amortise that
@@ -609,6 +645,5 @@ check("ch2.width_for_budget", answer_4)
 # NAS with RL {cite:p}`zoph2017neural`, regularized evolution {cite:p}`real2019regularized`,
 # MnasNet {cite:p}`tan2019mnasnet`, and random search as a baseline {cite:p}`li2019random`.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 nb.glue("ch2_runtime_s", nb.runtime_s())

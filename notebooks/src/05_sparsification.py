@@ -22,8 +22,7 @@
 # progress bars). **GPU**: not needed; it would only speed up that first run.
 # ```
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 import copy
 
 import numpy as np
@@ -40,8 +39,7 @@ dev = nb.setup()
 base300, base5 = train.baseline("lenet300"), train.baseline("lenet5")
 acc300, acc5 = train.evaluate(base300), train.evaluate(base5)
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 for name, m, acc in (("LeNet-300-100", base300, acc300), ("LeNet-5", base5, acc5)):
     w = sum(l.weight.numel() for l in sp.prunable_layers(m).values())
     print(f"{name:14s} {w:7,d} weights, {metrics.count_params(m):7,d} parameters, test accuracy {acc:.1f} %")
@@ -58,8 +56,7 @@ for name, m, acc in (("LeNet-300-100", base300, acc300), ("LeNet-5", base5, acc5
 # `magnitude_mask` agrees with PyTorch's own `l1_unstructured` (the tests check it on random
 # shapes; on ties ours prunes the lower index first, so it is deterministic):
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 from torch.nn.utils import prune as torch_prune
 
 w = torch.tensor([[0.9, -0.1, 0.4], [-0.05, 1.3, -0.6]])
@@ -76,8 +73,7 @@ print("same as torch.nn.utils.prune:", torch.equal(mask, oracle.weight_mask.bool
 # gradient that reaches `original` is multiplied by the mask too. `bake_masks_` removes the
 # parametrization and keeps the zeros in a plain weight. One optimiser step shows it:
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 torch.manual_seed(0)
 layer = nn.Linear(4, 3)
 sp.prune_(layer, 0.5)
@@ -101,8 +97,7 @@ print(type(layer).__name__, "after bake_masks_, zeros kept:", int((layer.weight 
 # zeros since the previous one in a few bits; when a run of zeros is longer than the largest
 # gap $2^b-1$, a **padding zero** is stored. The sizes count every bit:
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 pw = torch.tensor([[0.0, 0.7, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.2],
                    [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
                    [2.1, 0.0, 0.0, 0.4, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
@@ -122,8 +117,7 @@ for fmt in sp.FORMATS:
 # Before pruning a whole network, prune **one layer at a time** (no retraining) and watch the
 # validation accuracy {cite:p}`han2015learning`. A flat curve means a redundant layer.
 
-# %% mystnb={"figure": {"caption": "Sensitivity analysis: validation accuracy when only one layer is pruned (no retraining), against that layer's sparsity, for LeNet-300-100 (left) and LeNet-5 (right).", "name": "fig-ch5-layer-sensitivity"}, "image": {"alt": "Two line charts, one line per layer, of validation accuracy against the sparsity of that single layer; some layers keep their accuracy far longer than others."}}
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Sensitivity analysis: validation accuracy when only one layer is pruned (no retraining), against that layer's sparsity, for LeNet-300-100 (left) and LeNet-5 (right).", "name": "fig-ch5-layer-sensitivity"}, "image": {"alt": "Two line charts, one line per layer, of validation accuracy against the sparsity of that single layer; some layers keep their accuracy far longer than others."}} tags=["nbval-ignore-output"]
 sens = {name: sp.baseline_sensitivity(name) for name in ("lenet300", "lenet5")}
 SW = list(sp.SWEEP_SPARSITIES)
 fig, axes = plotting.new_figure(2, 1, width=10, height=3.4)
@@ -137,8 +131,7 @@ for ax, (name, sweep) in zip(axes, sens.items()):
     ax.legend()
 display(fig)
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 for name, sweep in sens.items():
     picks = sp.sparsities_from_sensitivity(sweep, SW, sweep[next(iter(sweep))][0], max_drop=1.0)
     print(f"{name:9s} highest sparsity within 1 point, per layer:", {k: f"{v:.0%}" for k, v in picks.items()})
@@ -152,8 +145,7 @@ for name, sweep in sens.items():
 # the sparsity rises along $s_t = s_f\,(1 - (1 - t/T)^3)$ during the first three quarters of
 # training, re-pruning every 10 steps, and the last quarter fine-tunes at the final sparsity.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 TARGETS = {"lenet300": {"fc1": 0.97, "fc2": 0.92, "fc3": 0.75},
            "lenet5": {"conv1": 0.5, "conv2": 0.9, "fc1": 0.97, "fc2": 0.85}}
 EPOCHS = {"lenet300": 40, "lenet5": 30}
@@ -161,8 +153,7 @@ pruned = {n: sp.pruned_model(n, TARGETS[n], method="gradual", epochs=EPOCHS[n]) 
 bases = {"lenet300": base300, "lenet5": base5}
 base_acc = {"lenet300": acc300, "lenet5": acc5}
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 HAN_KEPT = {"lenet300": [8, 9, 26], "lenet5": [66, 12, 8, 19]}  # Han et al. 2015, Table 2 and 3 (%)
 headline = {}
 for name, m in pruned.items():
@@ -219,8 +210,7 @@ for name, m in pruned.items():
 # an index per kept weight; the relative-index format with 5-bit gaps (8-bit for conv layers)
 # is what Deep Compression uses, CSR with the narrowest indices is the textbook format:
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 reports = []
 for name, m in pruned.items():
     acc = headline[name]["acc"]
@@ -253,8 +243,7 @@ nb.glue("ch5_lenet300_rel_index_share", 100 * dict(rel300.breakdown)["index"] / 
 # suited it). The gap width must fit the density, and the values' width decides what a padding
 # entry costs:
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 fc1 = pruned["lenet300"].fc1.weight.detach()
 pads = int((sp.relative_index_encode(fc1.reshape(-1), 5)[0] == 0).sum())
 fc1_kb = {}
@@ -290,8 +279,7 @@ nb.glue("ch5_fc1_csr5_kb", fc1_kb[5]["CSR"])
 # and **gradual** (the cubic schedule of Zhu and Gupta). The dashed line is one-shot without any
 # retraining.
 
-# %% mystnb={"figure": {"caption": "LeNet-300-100 pruned to the same sparsity in every layer: test accuracy without retraining and after six retraining epochs with each pruning method, against the dense baseline.", "name": "fig-ch5-accuracy-vs-sparsity"}, "image": {"alt": "Line chart of test accuracy against sparsity from 50 to 98 percent: the dashed no-retraining line falls early while the retrained lines stay near the grey baseline."}}
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "LeNet-300-100 pruned to the same sparsity in every layer: test accuracy without retraining and after six retraining epochs with each pruning method, against the dense baseline.", "name": "fig-ch5-accuracy-vs-sparsity"}, "image": {"alt": "Line chart of test accuracy against sparsity from 50 to 98 percent: the dashed no-retraining line falls early while the retrained lines stay near the grey baseline."}} tags=["nbval-ignore-output"]
 CURVE_S = [0.5, 0.8, 0.9, 0.95, 0.98]
 
 def one_shot_no_retrain(name, s):
@@ -313,8 +301,7 @@ ax.set_ylim(max(0, min(min(a) for a in curves.values()) - 5), 100)
 ax.legend()
 display(fig)
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(pd.DataFrame(curves, index=[f"{s:.0%}" for s in CURVE_S]).round(1).to_string())
 
 # %% tags=["hide-input"]
@@ -344,8 +331,7 @@ for meth in curves:
 # of LeNet-5, fine-tune 2 epochs, and compare with unstructured pruning that removes the same
 # fraction of weights:
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 CH_LEVELS = [0.25, 0.5, 0.75]
 n_weights = lambda mod: sum(l.weight.numel() for l in sp.prunable_layers(mod).values())
 struct = []
@@ -361,8 +347,7 @@ for c in CH_LEVELS:
                    "_model": small})
 struct_df = pd.DataFrame(struct).drop(columns="_model").set_index("channels removed")
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(f"dense LeNet-5: {metrics.measure_macs(base5):,} MACs, accuracy {acc5:.1f} %")
 print(struct_df.round(1).to_string())
 
@@ -395,8 +380,7 @@ nb.glue("ch5_struct_max_ratio", n_weights(base5) / n_weights(struct[-1]["_model"
 # filter / neuron whose L2 norm it has pushed below 0.01, and remove the same number of
 # lowest-L1 channels from the baseline, both without fine-tuning:
 
-# %% mystnb={"figure": {"caption": "Sorted L2 norms of the filters (channels) of three LeNet-5 layers, baseline against training with a group-lasso penalty: the penalty drives whole channels towards zero, below the dotted threshold.", "name": "fig-ch5-group-lasso-norms"}, "image": {"alt": "Three line charts on a log vertical axis, one per layer, of sorted channel norms: the group-lasso curve drops below the dotted line for many channels while the baseline curve stays above it."}}
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Sorted L2 norms of the filters (channels) of three LeNet-5 layers, baseline against training with a group-lasso penalty: the penalty drives whole channels towards zero, below the dotted threshold.", "name": "fig-ch5-group-lasso-norms"}, "image": {"alt": "Three line charts on a log vertical axis, one per layer, of sorted channel norms: the group-lasso curve drops below the dotted line for many channels while the baseline curve stays above it."}} tags=["nbval-ignore-output"]
 GL_STRENGTH = 1e-2
 gl5 = sp.group_lasso_model("lenet5", GL_STRENGTH, epochs=4)
 fig, axes = plotting.new_figure(3, 1, width=11, height=3)
@@ -411,8 +395,7 @@ for ax, layer_name in zip(axes, ["conv1", "conv2", "fc1"]):
     ax.legend()
 display(fig)
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 gl_layers = list(sp.prunable_layers(gl5).items())[:-1]
 gl_plan = {n: float((sp.channel_norms(l.weight, p=2) < 0.01).float().mean()) for n, l in gl_layers}
 print("channels removed:", {n: f"{round(f * l.weight.shape[0])} of {l.weight.shape[0]}" for (n, l), f in zip(gl_layers, gl_plan.values())})
@@ -447,8 +430,7 @@ nb.glue("ch5_base_cut_acc", gl_rows[0]["after removal, no fine-tuning (%)"])
 # speed {cite:p}`mishra2021accelerating`: a fixed 50 %, with a 2-bit index per kept value.
 # (LeNet-5's `conv1` has 25 inputs per filter, not a multiple of 4, so it stays dense.)
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 for name in ("lenet300", "lenet5"):
     one_shot = sp.prune_nm_(copy.deepcopy(bases[name]), 2, 4)
     retrained = sp.nm_pruned_model(name, 2, 4, epochs=2)
@@ -463,8 +445,7 @@ for name in ("lenet300", "lenet5"):
 # without any pruning. Accelerators such as Cnvlutin {cite:p}`albericio2016cnvlutin` and EIE
 # skip these zeros. Measured on the 1,000 test images:
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 x_test, _ = data.load_mnist("test")
 act_rows = {}
 for name in ("lenet300", "lenet5"):
@@ -500,8 +481,7 @@ nb.glue("ch5_act_fc1_5_pruned", act_rows["lenet5 pruned"]["fc1"])
 # layer (black = kept; for `fc1`, the share kept in each 2×4 block); the right one the storage
 # of that layer with its index overhead.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 EXPLORE_S = [0.0, 0.5, 0.8, 0.9, 0.95, 0.98]
 MODES = ["no retraining", "gradual"]
 dense_w = {n: l.weight.detach().numpy().ravel() for n, l in sp.prunable_layers(base300).items()}
@@ -559,8 +539,7 @@ print(widgets.timing_summary(explorer))
 # print the median and the range over rounds; your numbers will differ. "ideal" is
 # $1/\text{density}$, what skipping every zero for free would give.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 timing = sp.time_sparse_linear(300, 784, [0.0, 0.5, 0.9, 0.95, 0.99], (1, 64), repeats=30).to_frame()
 timing["sparsity"] = (100 * timing["sparsity"]).round(0).astype(int).astype(str) + " %"
 print(timing.set_index(["sparsity", "batch"]).round(2).to_string())
@@ -572,8 +551,7 @@ for pct, b in (("95 %", 1), ("95 %", 64), ("50 %", 64)):
     r = timing[(timing["sparsity"] == pct) & (timing["batch"] == b)].iloc[0]
     nb.glue(f"ch5_csr_speedup_{pct[:2]}_b{b}_range", f"{r['speedup_min']:.2f}–{r['speedup_max']:.2f}x")
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 nets = {"dense LeNet-5": base5, f"unstructured {headline['lenet5']['ratio']:.0f}x (dense kernel)": pruned["lenet5"],
         "50 % channels removed": struct[1]["_model"], "75 % channels removed": struct[2]["_model"]}
 times = {b: metrics.compare_latency_ms(nets, (b, 1, 28, 28), rounds=5, repeats=4) for b in (1, 64)}
@@ -603,8 +581,7 @@ nb.glue("ch5_struct50_mac_ratio", float(speed["MACs"].iloc[0] / speed["MACs"].il
 #
 # Han et al. {cite:p}`han2015learning` pruned the same two networks on the full MNIST:
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 lit = pd.DataFrame([
     {"network": "LeNet-300-100", "source": "Han et al. 2015", "error before -> after (%)": "1.64 -> 1.59",
      "weights kept per layer (%)": "8 / 9 / 26", "ratio": "12x"},
@@ -738,6 +715,5 @@ print(f"all layers at once: validation {train.evaluate(together, 'val'):.1f} % v
 # {cite:p}`hoefler2021sparsity`; and a warning about comparing pruning results fairly
 # {cite:p}`blalock2020state`.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 nb.glue("ch5_runtime_s", nb.runtime_s())

@@ -28,8 +28,7 @@
 # **GPU**: not needed.
 # ```
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 import copy
 
 import numpy as np
@@ -51,8 +50,7 @@ def ci(acc):
     iv = stats.accuracy_interval(acc, N_TEST)
     return f"[{iv.low:.1f}, {iv.high:.1f}]"
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 acc300, acc5 = train.evaluate(base300), train.evaluate(base5)
 bytes300, bytes5 = joint.float32_bytes(base300), joint.float32_bytes(base5)
 print(f"LeNet-300-100: {acc300:.1f} % test accuracy (95 % interval {ci(acc300)}), {bytes300:,} bytes as float32")
@@ -77,8 +75,7 @@ print(f"LeNet-5:       {acc5:.1f} % test accuracy (95 % interval {ci(acc5)}), {b
 #
 # A tiny example you can check by eye: a row of 24 weights with six survivors, two shared values.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 row = torch.tensor([0, .5, 0, 0, -.25, 0, 0, 0, 0, 0, 0, 0, 0, .5, 0, .5, 0, 0, 0, 0, 0, 0, -.25, .5])
 values, gaps = sparsity.relative_index_encode(row, 3)           # chapter 5: 3-bit relative indices
 codebook = torch.unique(values)                                  # [-0.25, 0, 0.5]: 0 is the filler
@@ -97,8 +94,7 @@ for name, stream, k in (("codes", codes, 3), ("gaps", gaps, 8)):
 # The decoder reverses every step exactly: Huffman-decode both streams, look the codes up in the
 # codebook, place each value `gap + 1` positions after the previous one.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 enc = codec.encode_tensor(row, codec.Coding("huffman", index_bits=3))
 back = codec.decode_tensor(enc)
 print("round trip exact:", torch.equal(back, row), "| bytes by part:", enc.parts_bytes())
@@ -114,8 +110,7 @@ print("round trip exact:", torch.equal(back, row), "| bytes by part:", enc.parts
 # rejected with a clear error — never turned into a wrong model. Here is what happens to a damaged
 # copy of a small compressed model:
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 tiny = copy.deepcopy(base300)
 sparsity.prune_(tiny, 0.9)
 sparsity.bake_masks_(tiny)
@@ -135,8 +130,7 @@ for label, damaged in (("truncated", data[:-100]), ("one bit flipped", bytes(fli
 # A compression is a list of steps: what to apply, to which layers, with which parameters, in which
 # order. The chapter's Deep Compression of LeNet-300-100 reads as a recipe (also valid YAML):
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(joint.DEEP_COMPRESSION["lenet300"].to_yaml())
 
 # %% [markdown]
@@ -145,8 +139,7 @@ print(joint.DEEP_COMPRESSION["lenet300"].to_yaml())
 # behind (after an SVD, `fc1` becomes `fc1.first` and `fc1.last`), and the order — so a typo never
 # costs ten minutes of retraining:
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 bad_recipes = [
     {"model": "lenet300", "steps": [{"method": "prune", "sparsity": {"fc4": 0.9}}]},
     {"model": "lenet300", "steps": [{"method": "distill", "teacher": "vgg16"}]},
@@ -176,13 +169,11 @@ for r in bad_recipes:
 # best width for the big, very sparse `fc1` is wider than the 5 bits of the paper's fixed-width
 # accounting.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 dc300 = joint.deep_compression("lenet300")
 dc5 = joint.deep_compression("lenet5")
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 ratio300, drop300 = bytes300 / len(dc300.data), round(acc300 - train.evaluate(dc300.model), 2)  # exact: 0.1 pp steps
 ratio5, drop5 = bytes5 / len(dc5.data), round(acc5 - train.evaluate(dc5.model), 2)
 print(f"LeNet-300-100: {bytes300:,} -> {len(dc300.data):,} bytes = {ratio300:.1f}x, "
@@ -216,8 +207,7 @@ nb.glue("ch6_base5_acc_ci", ci(acc5))
 # written file — header, codebooks, Huffman tables, biases and checksum included — not a count of
 # parameters. Stage by stage, beside the paper:
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 for name, res in (("LeNet-300-100", dc300), ("LeNet-5", dc5)):
     key = res.recipe.model
     table = joint.stage_table(res, joint.PAPER[key])
@@ -238,16 +228,14 @@ nb.glue("dc_lenet300_huffman_gain_pct", 100 * (1 - 1 / huff_gain))
 # {glue:text}`dc_lenet300_share_ratio:.1f`x, and Huffman coding removes another
 # {glue:text}`dc_lenet300_huffman_gain_pct:.0f` % of the bytes. Where do the bytes of the final files go?
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Anatomy of the Deep Compression files of LeNet-300-100 and LeNet-5: the bytes of each written file split into weight codes, relative indices, codebooks, Huffman tables, float32 biases and the header.", "name": "fig-ch6-file-anatomy"}, "image": {"alt": "Two horizontal stacked bars, one per network, measuring the file size in kilobytes and coloured by part of the file; the weight codes and the relative indices take the largest segments, the biases a visible slice."}} tags=["nbval-ignore-output"]
 fig, ax = plotting.new_figure(1, 1, 8, 3.2)
 figures.parts_bar(ax, ["LeNet-300-100", "LeNet-5"], [joint.size_breakdown(dc300.data), joint.size_breakdown(dc5.data)])
 ax.set_title("Anatomy of the compressed files")
-ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), fontsize=7, ncol=3)
+ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), fontsize=8, ncol=3)
 display(fig)
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(joint.describe(dc5.data)[["shape", "values", "index", "entries", "codebook", "total (B)"]].to_string())
 
 # %% [markdown]
@@ -265,13 +253,11 @@ print(joint.describe(dc5.data)[["shape", "values", "index", "entries", "codebook
 # per-layer sparsities {cite:p}`han2015learning`; Deep Compression found on AlexNet that conv layers
 # need more bits than FC layers (8 against 5) — does LeNet-5 show the same?
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Sensitivity of LeNet-5, one layer at a time with the others left in float32 (validation accuracy, no retraining): pruning that layer to increasing sparsity (left) and sharing its weights with k-means at a given number of bits (right); the dotted line is the uncompressed baseline.", "name": "fig-ch6-sensitivity"}, "image": {"alt": "Two line charts with one line per LeNet-5 layer: on the left, accuracy against the sparsity of that layer, where the small layers collapse first and the large fc1 layer holds out longest; on the right, accuracy against the bits of that layer, where all lines stay close to the dotted baseline except at the fewest bits."}} tags=["nbval-ignore-output"]
 sens5 = joint.cached_sensitivity("lenet5")
 display(figures.sensitivity_figure(sens5))
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 rule = joint.settings_from_sensitivity(sens5, max_drop=0.5)
 for layer, s in rule.items():
     print(f"{layer:6s} sparsity {s['sparsity']:.2f}  bits {s['bits']}")
@@ -318,8 +304,7 @@ nb.glue("ch6_bits_conv_verdict", "shows it: every conv layer loses more than eve
 # (one-shot pruning of every layer + two epochs of retraining) and the bit width (k-means, no
 # fine-tuning) of LeNet-300-100, write each model to a file and measure it.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Deep Compression's ablation in miniature on LeNet-300-100: accuracy drop against the compression ratio of the written file for pruning alone, quantization (k-means weight sharing) alone, and both together; faint markers are all grid points, lines join each family's best trade-offs, and the dotted line marks a drop of half a point.", "name": "fig-ch6-ablation"}, "image": {"alt": "Scatter plot with the compression ratio on a log horizontal axis and the accuracy drop on the vertical axis, with three coloured families of points and a line along each family's best trade-offs; the line for pruning plus quantization reaches the highest compression ratios at small drops."}} tags=["nbval-ignore-output"]
 grid = joint.prune_share_grid("lenet300")
 display(figures.ablation_figure(grid, bytes300, acc300))
 
@@ -336,8 +321,7 @@ nb.glue("abl_prune_ratio", only_prune)
 nb.glue("abl_quant_ratio", only_quant)
 nb.glue("abl_both_ratio", both)
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(f"largest ratio within 1 point of the baseline: pruning only {only_prune:.1f}x, "
       f"quantization only {only_quant:.1f}x, both {both:.1f}x")
 
@@ -354,8 +338,7 @@ print(f"largest ratio within 1 point of the baseline: pruning only {only_prune:.
 # Huffman tables, biases, header), the right panel where the point sits among all grid points.
 # Every frame is a lookup in the precomputed grid.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 sparsities = sorted({r["sparsity"] for r in grid})
 bit_widths = sorted({r["bits"] for r in grid})
 
@@ -394,8 +377,7 @@ print(widgets.timing_summary(_))
 # distillation is the training recipe that goes with its compact models: design a small network
 # (chapter 2), then teach it. A tiny example you can check by eye:
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 t_logits = torch.tensor([[6.0, 2.0, 0.0]])        # a confident teacher: class 0, then class 1
 for T in (1.0, 4.0):
     print(f"T = {T:g}: teacher's soft targets {[round(float(p), 3) for p in torch.softmax(t_logits / T, 1)[0]]}")
@@ -410,12 +392,10 @@ print("distillation loss (T = 4, alpha = 0.9):",
 # The *same* student is also trained alone, from the same initialisation, on the same data order,
 # for the same 15 epochs — the only difference is the teacher. Three seeds (each its own teacher).
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 kd = distill.compare_students("lenet5", seeds=(0, 1, 2))   # cached; the first run trains 3 teachers and 6 students
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 for i, seed in enumerate(kd["seeds"]):
     print(f"seed {seed}: teacher {kd['teacher'][i]:.1f} %, student distilled {kd['distilled'][i]:.1f} % "
           f"{ci(kd['distilled'][i])}, alone {kd['alone'][i]:.1f} % {ci(kd['alone'][i])}")
@@ -461,8 +441,7 @@ nb.glue("kd_verdict", "helps: the interval of the gain lies above zero" if kd_ga
 # students are trained from scratch (20 and 15 epochs): they are a different kind of method, and the
 # table's last column says so.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Every method of the book on LeNet-300-100 measured with one ruler: test accuracy after decoding against the size of the written file (left) and against the MACs per image (right), with 95 % Wilson intervals as error bars; the black cross is the float32 baseline, stars mark Deep Compression, and the grey step line is the size-accuracy Pareto front.", "name": "fig-ch6-pareto"}, "image": {"alt": "Two scatter plots with log horizontal axes and a shared legend below, one coloured point with a vertical error bar per method: accuracy against file size in kilobytes, with a step line along the best points, and accuracy against MACs per image."}} tags=["nbval-ignore-output"]
 pareto = joint.pareto_results("lenet300", include_deep_compression=False)
 reports = {name: res.report for name, res in pareto.items()}
 budget = {res.report.name: f"{joint.retrain_epochs(res.recipe)} retraining" for res in pareto.values()}
@@ -476,8 +455,7 @@ display(figures.pareto_figure(reports, n_test=N_TEST))  # bars: 95 % Wilson inte
 nb.glue("ch6_retrain_epochs", joint.RETRAIN_EPOCHS)
 nb.glue("ch6_dc_epochs", joint.retrain_epochs(dc300.recipe))
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 table = metrics.compare(reports.values())[["size (KB)", "ratio", "MAC reduction", "accuracy (%)", "drop (pp)"]]
 table["95 % interval"] = [ci(a) for a in table["accuracy (%)"]]
 table["epochs"] = [budget.get(n, "from scratch") for n in table.index]
@@ -529,8 +507,7 @@ nb.glue("ch6_dc4_lesson", "its accuracy in section 4 does not depend on the long
 # the decoded model costs the same as the original's. The saving is in storage and transfer (an app
 # download, a DRAM-to-SRAM budget, chapter 7's accelerators), not in CPU time.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 def median_ms(fn, repeats=15):
     return metrics.time_call_ms(fn, repeats=repeats, warmup=1, stat="median")  # the book's one timer
 
@@ -692,7 +669,6 @@ check("ch6.kd_loss", kd_loss)
 # {cite:p}`hinton2015distilling`; why compression results
 # must share one ruler {cite:p}`blalock2020state`.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 nb.glue("ch6_runtime_s", nb.runtime_s())
 print(f"chapter run time: {nb.runtime_s():.0f} s")

@@ -24,8 +24,7 @@
 # closed-form arithmetic; a whole ResNet-50 takes {glue:text}`ch7_resnet50_eval_ms:.1f` ms.
 # ```
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 import csv
 import time
 
@@ -34,8 +33,8 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from companion import data, metrics, models, nb, plotting, sparsity, train, widgets
-from companion.accelerator import (Architecture, Chain, Conv2d, Gemm, evaluate,
+from companion import data, metrics, models, nb, plotting, quantization, sparsity, train, widgets
+from companion.accelerator import (Architecture, Chain, Conv2d, Gemm, evaluate_layer,
                                    evaluate_network, from_layer_spec, from_module, input_densities)
 from companion.accelerator.energy import default_energy_table, energy_sources
 from companion.exercises import check
@@ -72,11 +71,10 @@ dev = nb.setup()
 # folds of $5 + 4 + 4 - 2 = 11$ cycles: 44 cycles for 210 MACs on 16 PEs, a utilisation of
 # $210 / (16\cdot 44) \approx 30\,\%$. The model says the same, and shows the other dataflows:
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 tiny = Gemm(M=6, K=5, N=7)
 for df in ("os", "ws", "is"):
-    r = evaluate(Architecture(rows=4, cols=4, dataflow=df), tiny)
+    r = evaluate_layer(Architecture(rows=4, cols=4, dataflow=df), tiny)
     print(f"{df}: folds {r.row_folds}x{r.col_folds}, cycles {r.cycles:3d}, utilisation {100 * r.utilization:4.1f} %, "
           f"SRAM reads ifmap {r.sram_ifmap_reads:3d} / filter {r.sram_filter_reads:3d}, ofmap writes {r.sram_ofmap_writes:3d}")
 
@@ -92,8 +90,7 @@ for df in ("os", "ws", "is"):
 # it). The model must agree on every row: compute cycles (SCALE-Sim prints the index of the last
 # cycle, one less than the count), SRAM reads per operand, ofmap writes and mapping efficiency.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 with open(data.DATA_DIR / "scalesim" / "reference.csv", newline="") as f:
     reference = list(csv.DictReader(f))
 
@@ -101,9 +98,9 @@ def model_row(r):
     arch = Architecture(rows=int(r["rows"]), cols=int(r["cols"]), dataflow=r["dataflow"],
                         ifmap_kb=4096, filter_kb=4096, ofmap_kb=4096)
     if r["kind"] == "gemm":
-        return evaluate(arch, Gemm(M=int(r["M"]), K=int(r["K"]), N=int(r["N"])))
+        return evaluate_layer(arch, Gemm(M=int(r["M"]), K=int(r["K"]), N=int(r["N"])))
     c, dw = int(r["in_channels"]), "DP" in r["name"]
-    return evaluate(arch, Conv2d(in_h=int(r["in_h"]), in_w=int(r["in_w"]), kernel_h=int(r["kernel_h"]),
+    return evaluate_layer(arch, Conv2d(in_h=int(r["in_h"]), in_w=int(r["in_w"]), kernel_h=int(r["kernel_h"]),
                                  kernel_w=int(r["kernel_w"]), in_channels=c, out_channels=c if dw else int(r["out_channels"]),
                                  stride=int(r["stride"]), groups=c if dw else 1))
 
@@ -133,14 +130,12 @@ nb.glue("ch7_scalesim_agree", agree)
 # ($E_\text{mult}(w,a) = 0.2\,\text{pJ}\cdot wa/64$, which gives 3.2 pJ for 32×32 bits against
 # Horowitz's 3.1), so **bits enter the energy twice**: in the MAC and in every bit moved.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 sources = pd.DataFrame(energy_sources())
 sources["source"] = sources["source"].str.split(",").str[0] + " " + sources["source"].str.extract(r"(20\d\d)")[0]
 print(sources.to_string(index=False))
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 e = default_energy_table()
 print(f"8x8-bit MAC (32-bit accumulate): {e.mac_pj(8, 8, 32):.2f} pJ; 4x4-bit: {e.mac_pj(4, 4, 32):.3f} pJ")
 print(f"per bit: register file {e.rf_pj_per_bit:.4f} pJ, PE hop {e.hop_pj_per_bit:.4f} pJ, "
@@ -156,23 +151,26 @@ print(f"per bit: register file {e.rf_pj_per_bit:.4f} pJ, PE hop {e.hop_pj_per_bi
 #
 # The default architecture is a 32×32 array of 8-bit MACs at 1 GHz with 256 KB input and weight
 # buffers, a 128 KB output buffer and 32 bytes/cycle of DRAM bandwidth (32 GB/s; TPU-like
-# proportions, smaller). `evaluate_network` lowers every conv/FC row of a layer table and sums:
+# proportions, smaller). `evaluate_network` lowers every conv/FC row of a layer table and sums.
+# `cycles` are SCALE-Sim's compute cycles whatever the buffer sizes; when a WS/IS fold's 32-bit
+# partial sums do not fit the output buffer, the model cuts the streamed dimension into tiles
+# that do, and the extra fill/drain of each tile is reported apart as `stall_cycles` (added to
+# the latency, not to the compute cycles):
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 nets = {"resnet50": models.layer_table("resnet50"), "mobilenet_v1": models.layer_table("mobilenet_v1")}
 runs = {(n, df): evaluate_network(Architecture(dataflow=df), t) for n, t in nets.items() for df in ("os", "ws", "is")}
 rows = []
 for (n, df), rep in runs.items():
     e = rep.energy_breakdown
     rows.append({"network": n, "dataflow": df.upper(), "GMACs": rep.macs / 1e9, "Mcycles": rep.cycles / 1e6,
+                 "stall Mcycles": rep.stall_cycles / 1e6,
                  "latency ms": rep.latency_s * 1e3, "utilisation %": 100 * rep.utilization,
                  "energy mJ": rep.energy_pj / 1e9, **{f"{k} %": 100 * v / rep.energy_pj for k, v in e.items()}})
 summary = pd.DataFrame(rows).set_index(["network", "dataflow"])
 print(summary.round(2).to_string())
 
-# %% tags=["hide-input"]
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["hide-input", "nbval-ignore-output"]
 r50, mb = runs[("resnet50", "ws")], runs[("mobilenet_v1", "ws")]
 nb.glue("ch7_r50_ws_util", 100 * r50.utilization)
 nb.glue("ch7_mb_ws_util", 100 * mb.utilization)
@@ -207,8 +205,7 @@ nb.glue("ch7_pw_util", float(100 * pw["macs"].sum() / (1024 * pw["cycles"].sum()
 # themselves only {glue:text}`ch7_r50_mac_share:.1f` %: the array's data movement and the memory
 # hierarchy, not arithmetic, are the bill — the reason compression (fewer bytes) saves energy.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Left: utilisation of a 32x32 weight-stationary array on each MobileNet-v1 layer, depthwise layers in red. Right: energy per image of ResNet-50 and MobileNet-v1 under each dataflow, split into DRAM, buffer, array and MAC energy.", "name": "fig-ch7-utilisation-energy"}, "image": {"alt": "Left, a bar chart of utilisation per MobileNet-v1 layer in which the red depthwise bars are barely visible next to the tall bars of the other layers. Right, stacked bars of energy per image for each network and dataflow, in which memory and data movement make up most of each bar and the MAC energy is a thin segment."}} tags=["nbval-ignore-output"]
 colors = dict(zip(("dram", "buffer", "array", "mac"), plotting.PALETTE[:4]))
 fig, (ax1, ax2) = plotting.new_figure(2, 1, width=10, height=3.4)
 x = np.arange(len(mb_df))
@@ -233,20 +230,18 @@ display(fig)
 # differently on every layer (left), and the energy of each layer splits into the four levels
 # (right; WS). The five most expensive layers:
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 r50_frames = {df: runs[("resnet50", df)].to_frame() for df in ("os", "ws", "is")}
 top = r50_frames["ws"].sort_values("energy_pj", ascending=False).head(5)
-cols = ["M", "K", "N", "cycles", "utilization", "energy_dram_pj", "energy_buffer_pj", "energy_array_pj", "energy_mac_pj"]
+cols = ["M", "K", "N", "cycles", "stall_cycles", "utilization", "energy_dram_pj", "energy_buffer_pj", "energy_array_pj", "energy_mac_pj"]
 shown = top[cols].copy()
 shown["utilization"] = (100 * shown["utilization"]).round(1)
-for c in cols[5:]:
+for c in cols[6:]:
     shown[c] = (shown[c] / 1e6).round(1)
-shown.columns = ["M", "K", "N", "cycles", "util %", "DRAM µJ", "buffer µJ", "array µJ", "MAC µJ"]
+shown.columns = ["M", "K", "N", "cycles", "stall cycles", "util %", "DRAM µJ", "buffer µJ", "array µJ", "MAC µJ"]
 print(shown.to_string())
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "ResNet-50 layer by layer on the 32x32 array: compute cycles of each layer under the output-, weight- and input-stationary dataflows (left), and the energy of each layer split into DRAM, buffer, array and MAC energy (right, weight-stationary).", "name": "fig-ch7-resnet50-layers"}, "image": {"alt": "Left, three step lines of compute cycles in thousands against the layer index, one per dataflow, which trade places from layer to layer. Right, stacked bars of energy per layer, in which a few layers stand out with tall DRAM segments."}} tags=["nbval-ignore-output"]
 fig, (ax1, ax2) = plotting.new_figure(2, 1, width=10, height=3.2)
 for df, frame in r50_frames.items():
     ax1.step(range(len(frame)), frame["cycles"] / 1e3, where="mid", label=df.upper(), lw=1)
@@ -277,10 +272,9 @@ display(fig)
 # Each layer is a point: operational intensity (operations per DRAM byte) against attained
 # throughput. Under the sloped roof a layer is memory-bound, under the flat one compute-bound
 # {cite:p}`williams2009roofline`. The model's latency is exactly this: the larger of compute
-# cycles and DRAM transfer cycles.
+# cycles (plus stall cycles) and DRAM transfer cycles.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% mystnb={"figure": {"caption": "Roofline of the chapter's 32x32 accelerator: every layer of ResNet-50 and MobileNet-v1 (weight-stationary) at its operational intensity and attained throughput; layers under the sloped roof are memory-bound, layers under the flat roof compute-bound, and points far below both are limited by how they map onto the array.", "name": "fig-ch7-roofline"}, "image": {"alt": "Log-log plot of throughput in GOPS against operations per DRAM byte, with a black roofline that rises and then turns flat; the ResNet-50 points mostly lie close to the roofs, while many MobileNet-v1 points, its depthwise layers, lie far below them."}} tags=["nbval-ignore-output"]
 def roofline(ax, arch, reports, labels, markers=("o", "s", "^")):
     xs = np.logspace(-1, 4, 60)
     ax.loglog(xs, np.minimum(arch.peak_gops, xs * arch.dram_gbytes_per_s), "k-", lw=1)
@@ -327,13 +321,12 @@ nb.glue("ch7_r50_layers", len(runs[("resnet50", "ws")]))
 # $K_\text{eff} = \min(K, \lceil Kf + \sqrt{2\ln(RC)\,Kf(1-f)}\rceil)$, a load-imbalance factor
 # that EIE fights with queues. On one FC layer (LeNet-300's fc1 at batch 1) with 8 % weights:
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 fc1 = Gemm(M=1, K=784, N=300, weight_density=0.08, name="fc1")
 for label, arch in [("dense", Architecture()), ("dense, gated zeros", Architecture()),
                     ("sparse (skip weights)", Architecture(engine="sparse", skip="weights"))]:
     w = fc1 if label != "dense" else fc1.with_compression(weight_density=1.0)
-    r = evaluate(arch, w)
+    r = evaluate_layer(arch, w)
     print(f"{label:22s} K_eff {r.k_eff:4d}  cycles {r.cycles:6d}  energy {r.energy_pj / 1e6:6.3f} µJ  "
           f"(MAC {r.energy_mac_pj / 1e3:6.2f} nJ, DRAM {r.energy_dram_pj / 1e6:5.3f} µJ)")
 
@@ -343,10 +336,9 @@ for label, arch in [("dense", Architecture()), ("dense, gated zeros", Architectu
 # reads {glue:text}`ch7_fc1_dram_saving:.1f`× fewer DRAM bits, and needs
 # {glue:text}`ch7_fc1_speedup:.1f`× fewer cycles ($K_\text{eff}$ includes the imbalance).
 
-# %% tags=["hide-input"]
-# NBVAL_IGNORE_OUTPUT
-_d = evaluate(Architecture(), fc1.with_compression(weight_density=1.0))
-_s = evaluate(Architecture(engine="sparse", skip="weights"), fc1)
+# %% tags=["hide-input", "nbval-ignore-output"]
+_d = evaluate_layer(Architecture(), fc1.with_compression(weight_density=1.0))
+_s = evaluate_layer(Architecture(engine="sparse", skip="weights"), fc1)
 nb.glue("ch7_fc1_dram_saving", _d.dram_bits / _s.dram_bits)
 nb.glue("ch7_fc1_speedup", _d.cycles / _s.cycles)
 
@@ -359,36 +351,21 @@ nb.glue("ch7_fc1_speedup", _d.cycles / _s.cycles)
 # the first run). Weights get Deep Compression's bitwidths (LeNet-300: 6 bits; LeNet-5: 8-bit conv,
 # 5-bit FC); the activation density of each layer's input is *measured* on the test images.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 TARGET_SPARSITY = {"lenet300": {"fc1": 0.92, "fc2": 0.91, "fc3": 0.74},
                    "lenet5": {"conv1": 0.34, "conv2": 0.88, "fc1": 0.92, "fc2": 0.81}}
 WEIGHT_BITS = {"lenet300": {"fc1": 6, "fc2": 6, "fc3": 6},
                "lenet5": {"conv1": 8, "conv2": 8, "fc1": 5, "fc2": 5}}
 
-def pruned(name):
-    spec = {"chapter": 7, "model": name, "sparsity": TARGET_SPARSITY[name], "epochs": 4, "lr": 5e-4}
-    def prune_and_finetune(m):
-        sparsity.prune_(m, TARGET_SPARSITY[name])
-        train.fit(m, epochs=4, lr=5e-4, desc=f"fine-tune pruned {name}")
-        sparsity.bake_(m)
-    return train.cached_model(spec, lambda: train.baseline(name), prune_and_finetune, name=f"ch7-{name}-pruned")
-
-def quantize_weights_(model, bits):
-    """Symmetric per-tensor uniform quantization of each layer's weights (zeros stay zero)."""
-    with torch.no_grad():
-        for n, m in model.named_modules():
-            if n in bits:
-                q = 2 ** (bits[n] - 1) - 1
-                s = m.weight.abs().max() / q
-                m.weight.copy_(torch.round(m.weight / s).clamp(-q, q) * s)
-    return model
-
 x_test, _ = data.load_mnist("test")
 lenets = {}
 for name in ("lenet300", "lenet5"):
     base = train.baseline(name)
-    comp = quantize_weights_(pruned(name), WEIGHT_BITS[name])
+    # chapter 5: prune once to the targets, fine-tune 4 epochs with the masks fixed, bake (cached)
+    pruned = sparsity.pruned_model(name, TARGET_SPARSITY[name], method="one-shot", epochs=4, lr=5e-4,
+                                   weight_decay=0.0)
+    # chapter 4: symmetric per-tensor uniform weights (zeros stay zero), a copy
+    comp = quantization.quantize_weights(pruned, WEIGHT_BITS[name], scheme="symmetric", granularity="tensor")
     lenets[name] = dict(base=base, comp=comp, base_acc=train.evaluate(base), acc=train.evaluate(comp),
                         act_density=input_densities(comp, x_test))
 
@@ -397,8 +374,7 @@ for name in ("lenet300", "lenet5"):
 # layer's input (unsigned, range calibrated on the validation images; the first layer's signed
 # image input keeps 8 bits) and keep the smallest bitwidth that loses at most 0.5 points:
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 def with_act_bits(model, bits, calib):
     """Forward pre-hooks that round each non-first layer's input to `bits` unsigned levels."""
     layers = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
@@ -428,8 +404,7 @@ for name, d in lenets.items():
         d["act_bits"], d["acc_act"] = bits, acc
     d.setdefault("acc_act", d["acc"])
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 for name, d in lenets.items():
     dens = {l.name: l.density for l in metrics.measure_layers(d["comp"])}
     print(f"{name}: accuracy {d['base_acc']:.1f} % -> {d['acc']:.1f} % pruned + quantized, "
@@ -447,10 +422,9 @@ nb.glue("ch7_act_density_max", 100 * max(after_relu))
 # and an *assumed* input density of 50 % after each ReLU (our LeNets measure
 # {glue:text}`ch7_act_density_min:.0f`–{glue:text}`ch7_act_density_max:.0f` %) with
 # 6-bit activations. Now every engine runs the same compressed workload; the baseline is the
-# uncompressed 8-bit network on the dense array (32×32, WS).
+# uncompressed 8-bit network on the dense array (32×32, output-stationary, like every engine below).
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 ALEXNET_DENSITY = {"conv1": 0.84, "conv2": 0.38, "conv3": 0.35, "conv4": 0.37, "conv5": 0.37,
                    "fc6": 0.09, "fc7": 0.09, "fc8": 0.25}
 alex = models.layer_table("alexnet")
@@ -478,8 +452,7 @@ ENGINES = {"dense": ("dense, gated", Architecture(**OS)),
            "bitfusion": ("Bit Fusion-like", Architecture(engine="bit_fusion", **OS))}
 NET_KEYS = {"LeNet-300": "lenet300", "LeNet-5": "lenet5", "AlexNet": "alexnet"}
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 table = {}
 for net, (dense_w, comp_w) in workloads.items():
     base = evaluate_network(Architecture(**OS), dense_w, name=net)
@@ -497,8 +470,7 @@ with pd.option_context("display.width", 200):
         print(f"{metric} vs the dense 8-bit baseline")
         print(engines_df[metric].unstack(0)[list(workloads)].loc[[v[0] for v in ENGINES.values()]].round(2).to_string())
 
-# %% tags=["hide-input"]
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["hide-input", "nbval-ignore-output"]
 nb.glue("ch7_lenet300_acc", lenets["lenet300"]["acc_act"])
 nb.glue("ch7_lenet300_base_acc", lenets["lenet300"]["base_acc"])
 nb.glue("ch7_lenet5_acc", lenets["lenet5"]["acc_act"])
@@ -546,8 +518,7 @@ nb.glue("ch7_lenet5_act_bits", lenets["lenet5"]["act_bits"])
 # directly to try the other dataflows.) Each frame re-evaluates the whole network from scratch — that is the point of a
 # closed-form model.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 def hardware_frame(network="resnet50", dataflow="ws", array="32x32"):
     r, c = map(int, array.split("x"))
     rep = evaluate_network(Architecture(rows=r, cols=c, dataflow=dataflow), nets[network])
@@ -569,8 +540,7 @@ def hardware_frame(network="resnet50", dataflow="ws", array="32x32"):
 hw = widgets.explore(hardware_frame, title="Hardware: network x dataflow x array size",
                      network=list(nets), dataflow=["os", "ws", "is"], array=["16x16", "32x32"])
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 ENGINE_ARCH = {"dense": dict(), "sparse": dict(engine="sparse", skip="weights"),
                "bit_serial": dict(engine="bit_serial"), "bit_fusion": dict(engine="bit_fusion")}
 
@@ -587,10 +557,10 @@ def compression_frame(network="resnet50", engine="sparse", sparsity=0.5, bits=8,
     a1.set_ylabel("energy per image (mJ)")
     a1.set_title(f"{base.latency_cycles / rep.latency_cycles:.2f}x faster "
                  f"({rep.latency_s * 1e3:.2f} ms), {base.energy_pj / rep.energy_pj:.2f}x less energy")
-    a1.legend(fontsize=7)
+    a1.legend(fontsize=8)
     roofline(a2, arch, [base, rep], ["dense 8-bit", engine])
     a2.set_title("roofline (one point per layer)")
-    a2.legend(fontsize=7)
+    a2.legend(fontsize=8)
     return fig
 
 cx = widgets.explore(compression_frame, title="Compression: sparsity and bits on four engines",
@@ -611,25 +581,19 @@ cx = widgets.explore(compression_frame, title="Compression: sparsity and bits on
 # The model is meant to sit in a loop — behind a slider here, inside an automatic-compression
 # search in chapter 8 — so its speed matters. Measured on this CPU:
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 arch = Architecture()
-evaluate_network(arch, nets["resnet50"])
-ts = []
-for _ in range(20):
-    t0 = time.perf_counter()
-    evaluate_network(arch, nets["resnet50"])
-    ts.append(time.perf_counter() - t0)
+eval_ms = metrics.time_call_ms(lambda: evaluate_network(arch, nets["resnet50"]), repeats=20, warmup=1, stat="median")
 cpu0 = time.process_time()
 frame_ms = widgets.frame_timings_ms(compression_frame, {"network": ["resnet50"], "engine": ["sparse", "dense", "bit_serial"],
                                                         "sparsity": [0.5], "bits": [8]})
 cpu_ms = 1e3 * (time.process_time() - cpu0) / len(frame_ms)
-print(f"ResNet-50, one configuration: median {1e3 * np.median(ts):.1f} ms (budget 50 ms)")
+print(f"ResNet-50, one configuration: median {eval_ms:.1f} ms (budget 50 ms)")
 print(f"one explorer frame incl. drawing: median {np.median(frame_ms):.0f} ms wall, {cpu_ms:.0f} ms CPU "
       f"(rendered once per frame when the explorer cell runs; wall time grows with the machine's load)")
 print("hardware explorer:", widgets.timing_summary(hw))
 print("compression explorer:", widgets.timing_summary(cx))
-nb.glue("ch7_resnet50_eval_ms", 1e3 * float(np.median(ts)))
+nb.glue("ch7_resnet50_eval_ms", eval_ms)
 nb.glue("ch7_frame_ms", float(np.median(frame_ms)))
 
 # %% [markdown]
@@ -637,21 +601,10 @@ nb.glue("ch7_frame_ms", float(np.median(frame_ms)))
 # dense kernels multiply the zeros like any other number: the pruned LeNet-300 runs as fast as
 # the dense one — the hardware must *skip* zeros to gain time.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-def median_ms(model, x, repeats=50):
-    with torch.no_grad():
-        for _ in range(5):
-            model(x)
-        out = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            model(x)
-            out.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(out))
-
+# %% tags=["nbval-ignore-output"]
 xb = x_test[:256]
-t_dense, t_pruned = median_ms(lenets["lenet300"]["base"], xb), median_ms(lenets["lenet300"]["comp"], xb)
+t_dense, t_pruned = (metrics.time_call_ms(lambda: lenets["lenet300"][k](xb), repeats=50, stat="median")
+                     for k in ("base", "comp"))
 print(f"LeNet-300, batch 256 on the CPU: dense {t_dense:.2f} ms, pruned to 8-26 % (stored dense) {t_pruned:.2f} ms")
 nb.glue("ch7_cpu_dense_ms", t_dense)
 nb.glue("ch7_cpu_pruned_ms", t_pruned)
@@ -661,7 +614,7 @@ nb.glue("ch7_cpu_pruned_ms", t_pruned)
 #
 # | engine (paper) | headline claim | ours (model, same compressed workload) | setup differences |
 # |---|---|---|---|
-# | EIE {cite:p}`han2016eie` | 102 GOPS on compressed FC ≈ 3 TOPS dense-equivalent; energy: sparsity 10×, ReLU skipping 3× | LeNet-300 {glue:text}`ch7_lenet300_eie_speedup:.1f`× faster, {glue:text}`ch7_lenet300_eie_energy:.1f`× less energy | EIE: 64 PEs, 4-bit shared weights, all weights in SRAM (no DRAM); ours: 32×32 WS array with DRAM, 6-bit weights, activations not skipped |
+# | EIE {cite:p}`han2016eie` | 102 GOPS on compressed FC ≈ 3 TOPS dense-equivalent; energy: sparsity 10×, ReLU skipping 3× | LeNet-300 {glue:text}`ch7_lenet300_eie_speedup:.1f`× faster, {glue:text}`ch7_lenet300_eie_energy:.1f`× less energy | EIE: 64 PEs, 4-bit shared weights, all weights in SRAM (no DRAM); ours: 32×32 output-stationary array with DRAM, 6-bit weights, activations not skipped |
 # | SCNN {cite:p}`parashar2017scnn` | 2.7× performance, 2.3× energy vs dense | AlexNet {glue:text}`ch7_alexnet_scnn_speedup:.1f`×, {glue:text}`ch7_alexnet_scnn_energy:.1f`× | SCNN: Cartesian-product PE, GoogLeNet/VGG/AlexNet with measured activation densities; ours: assumed 50 % activations, 6-bit activations also shrink traffic |
 # | Cnvlutin {cite:p}`albericio2016cnvlutin` | 1.37× average speedup | AlexNet {glue:text}`ch7_alexnet_cnvlutin_speedup:.2f`× | Cnvlutin: 16-bit, dense weights; ours includes pruned weights' energy savings and 8/5-bit weights |
 # | Stripes {cite:p}`judd2016stripes` | 1.92× average | AlexNet {glue:text}`ch7_alexnet_stripes_speedup:.2f`× | Stripes: 16-bit baseline, per-layer activation precision; ours: 8-bit baseline, 6-bit activations |
@@ -717,7 +670,7 @@ check("ch7.dataflow_1x1", answer_3)
 
 # %% tags=["hide-cell", "solution"]
 layer = from_layer_spec(models.layer_table("mobilenet_v1")["conv14.pw"])
-cycles = {df: evaluate(Architecture(rows=16, cols=16, dataflow=df), layer).cycles for df in ("os", "ws", "is")}
+cycles = {df: evaluate_layer(Architecture(rows=16, cols=16, dataflow=df), layer).cycles for df in ("os", "ws", "is")}
 answer_3 = min(cycles, key=cycles.get)
 print(cycles)
 check("ch7.dataflow_1x1", answer_3)
@@ -747,7 +700,7 @@ print(f"dense FC {full} cycles, rank-64 chain {svd} cycles: {full / svd:.1f}x fa
       f"(MAC ratio {1024 * 1024 / (2 * 1024 * 64):.1f}x)")
 arch = Architecture()
 chain = Chain((Gemm(M=1, K=1024, N=64), Gemm(M=1, K=64, N=1024)), name="svd")
-print(f"the model agrees: {evaluate(arch, Gemm(M=1, K=1024, N=1024)).cycles} vs {evaluate(arch, chain).cycles} cycles")
+print(f"the model agrees: {evaluate_layer(arch, Gemm(M=1, K=1024, N=1024)).cycles} vs {evaluate_layer(arch, chain).cycles} cycles")
 
 # %% [markdown]
 # ## Summary
@@ -769,6 +722,5 @@ print(f"the model agrees: {evaluate(arch, Gemm(M=1, K=1024, N=1024)).cycles} vs 
 # {cite:p}`albericio2016cnvlutin`, Stripes {cite:p}`judd2016stripes`, Bit Fusion
 # {cite:p}`sharma2018bitfusion`, TIE {cite:p}`deng2019tie`; the TPU {cite:p}`jouppi2017tpu`.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 nb.glue("ch7_runtime_s", nb.runtime_s())
