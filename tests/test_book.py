@@ -98,19 +98,7 @@ def _serve(folder):
             httpd.shutdown()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing on CI (tools/run_tests.py should have installed it)")
-        pytest.skip("Chromium is not installed")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        yield b
-        b.close()
+# `browser`: the headless Chromium fixture of tests/conftest.py
 
 
 def test_pages_in_chromium(site, browser):

@@ -13,16 +13,7 @@ from companion import metrics, models, reparam, train
 from companion import quantization as Q
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _randn(*shape, seed=0, scale=1.0):
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)) * scale
+from test_quantization import _one_thread, _randn  # noqa: E402,F401  (shared helpers; the fixture is autouse)
 
 
 def _torch_fq(x, qp):

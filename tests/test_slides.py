@@ -4,7 +4,6 @@ The browser tests open every deck from disk (file://) in Chromium at 1280x720; t
 (``apt-get install chromium``) and are skipped without it unless ``CI`` is set.
 """
 import html
-import os
 import re
 import shutil
 import sys
@@ -133,19 +132,7 @@ def test_long_paragraph_is_split_at_sentences():
 
 # --- in Chromium ----------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing on CI (tools/run_tests.py should have installed it)")
-        pytest.skip("Chromium is not installed")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        yield b
-        b.close()
+# `browser`: the headless Chromium fixture of tests/conftest.py
 
 
 @pytest.fixture(scope="module")
