@@ -79,7 +79,7 @@ def _strip_theme_icon_script(app, exception):
 def _path_rules(app) -> list[tuple[re.Pattern, str]]:
     src = Path(app.srcdir).resolve()
     root = src.parent.parent if src.parent.name == ".build" else src.parent
-    rules = [(re.compile(r"[^\s'\"()<>]*/(?:site|dist)-packages/"), "")]
+    rules = [(re.compile(r"(?:/[\w.+-]{1,80}){1,20}/(?:site|dist)-packages/"), "")]
     for prefix, repl in ((src, ""), (root, ""), (Path.home(), "~/")):
         if str(prefix) not in ("", "/"):
             rules.append((re.compile(re.escape(str(prefix).rstrip("/")) + "/?"), repl))
@@ -87,10 +87,17 @@ def _path_rules(app) -> list[tuple[re.Pattern, str]]:
     return rules
 
 
+# long base64 runs (embedded images, the static players' frames) hold no paths: skip them, so
+# the path patterns never scan megabytes of base64 (which made a page take minutes)
+_OPAQUE = re.compile(r"([A-Za-z0-9+/=]{256,})")
+
+
 def clean_paths(text: str, rules) -> str:
-    for pat, repl in rules:
-        text = pat.sub(repl, text)
-    return text
+    parts = _OPAQUE.split(text)
+    for i in range(0, len(parts), 2):  # even indices: ordinary text; odd: base64 runs, kept as is
+        for pat, repl in rules:
+            parts[i] = pat.sub(repl, parts[i])
+    return "".join(parts)
 
 
 def drop_warnings(text: str) -> tuple[str, list[str]]:
