@@ -25,13 +25,8 @@ After the survey's section on data quantization (Deng et al. 2020). Read the mod
 Weight transforms and hooks go through :mod:`companion.reparam` (attach / bake / remove;
 named, non-stacking hooks), arguments through :mod:`companion.checks`.
 
-Granularity by ``block_size`` (one entry per dimension of ``x``; a block shares one scale)::
-
-    x.shape        block_size        granularity
-    (500, 800)     None / (500, 800) per tensor
-    (500, 800)     (1, 800)          per output channel (row)
-    (500, 800)     (1, 32)           per group of 32 inputs
-    (20, 1, 5, 5)  (1, 1, 5, 5)      per output channel of a conv
+Granularity is one ``block_size`` convention (a block shares one scale): per tensor, per output
+channel, per group — the table of examples is in :mod:`companion.quantization.primitives`.
 
 >>> from companion import quantization as Q
 >>> Q.fake_quantize(torch.tensor([-1.0, 0.1, 2.0]), 2).tolist()
