@@ -3,6 +3,7 @@
 #   ./run.sh book     build the website from freshly executed notebooks (offline); prints index.html
 #   ./run.sh test     run the whole test suite (unit, property, notebooks via nbval, book build, browser)
 #   ./run.sh test-fast  the hermetic fast tier (< 2 min: no training, notebooks, book or browser)
+#   ./run.sh fuzz     the fast tier with fresh random property-test examples (tests use fixed ones)
 #   ./run.sh lab      open JupyterLab on the notebooks
 #   ./run.sh slides   export every chapter to an offline reveal.js deck
 #   ./run.sh student  write the student edition (solutions removed) to .build/student/
@@ -44,10 +45,11 @@ case "$cmd" in
   book) setup; "$PY" tools/build_book.py "$@" ;;
   test) setup; "$PY" tools/run_tests.py "$@" ;;
   test-fast) setup; "$PY" tools/run_tests.py --fast "$@" ;;
+  fuzz) setup; HYPOTHESIS_PROFILE=explore "$PY" tools/run_tests.py --fast "$@" ;;
   lab) setup; exec "$VENV/bin/jupyter" lab notebooks "$@" ;;
   slides) setup; "$PY" tools/slides.py "$@" ;;
   student) setup; "$PY" tools/student.py build "$@" ;;
   grade) setup; "$PY" tools/student.py grade "$@" ;;
   times) setup; "$PY" tools/chapters.py times ;;
-  *) sed -n '2,11p' "$0"; exit 2 ;;
+  *) sed -n '2,12p' "$0"; exit 2 ;;
 esac

@@ -5,7 +5,6 @@ the header box can cite the measured run time (never a typed number).
 """
 from __future__ import annotations
 
-import os
 import random
 import time
 

@@ -273,7 +273,11 @@ def _welch(ma: float, va: float, na: int, mb: float, vb: float, nb: int) -> Test
             return TestResult(0.0, math.nan, 1.0)
         return TestResult(math.copysign(math.inf, ma - mb), math.nan, 0.0)
     t = (ma - mb) / math.sqrt(se2)
-    df = se2 * se2 / (ea * ea / (na - 1) + eb * eb / (nb - 1))
+    # Welch–Satterthwaite df, computed on variances scaled by the larger one: squaring tiny
+    # (subnormal) variances would underflow to 0 and divide by zero.
+    big = max(ea, eb)
+    ra, rb = ea / big, eb / big
+    df = (ra + rb) ** 2 / (ra * ra / (na - 1) + rb * rb / (nb - 1))
     p = min(1.0, _betainc(df / 2.0, 0.5, df / (df + t * t)))   # 2·P(T > |t|), without 1 − cdf round-off
     return TestResult(t, df, p)
 

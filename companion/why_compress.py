@@ -14,7 +14,6 @@ The energy model here is deliberately first-order (chapter 7 has the detailed ac
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from . import exercises, models

@@ -18,6 +18,16 @@ if FAST_TIER:
     import tempfile
     os.environ["COMPANION_CACHE"] = tempfile.mkdtemp(prefix="companion-fast-cache-")
 
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+#: Property tests: ``./run.sh test`` (CI) loads the reproducible ``ci`` profile — the same
+#: pseudo-random examples on every run, so a red run can be replayed and a green one stays
+#: green. ``./run.sh fuzz`` loads ``explore``: fresh random examples each run, to find new bugs
+#: (add each one found as an ``@example`` so CI keeps it).
+_hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+_hypothesis_settings.register_profile("explore", derandomize=False, print_blob=True)
+_hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "explore"))
+
 from companion import train  # noqa: E402
 
 train.pin_threads()  # COMPANION_THREADS (set by tools/run_tests.py) fixes the thread count

@@ -1,7 +1,6 @@
 """Tests of companion.joint: Huffman coding, the compressed file, recipes, sensitivity (chapter 6)."""
 from __future__ import annotations
 
-import copy
 import heapq
 import math
 import zlib

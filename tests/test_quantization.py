@@ -5,7 +5,6 @@ import warnings
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
-from torch import nn
 
 from companion import exercises, models
 from companion import quantization as Q

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from companion import stats
 
@@ -119,7 +119,18 @@ def test_welch_zero_variance_and_bad_input():
         stats.welch_t_test("12", [1.0, 2.0])
 
 
+def test_welch_tiny_variances_do_not_underflow():
+    # Found by hypothesis in CI: squaring a subnormal variance gave 0 and a ZeroDivisionError.
+    r = stats.welch_t_test([0.0, 0.0], [0.0, 6.878736150308971e-161])
+    assert 0.0 <= r.p_value <= 1.0 and r.df == pytest.approx(1.0)
+    s = stats.welch_t_test([1e-150, 3e-150], [2e-150, 5e-150, 1e-150])
+    big = stats.welch_t_test([1.0, 3.0], [2.0, 5.0, 1.0])   # the same data scaled by 1e150
+    assert s.statistic == pytest.approx(big.statistic) and s.df == pytest.approx(big.df)
+    assert s.p_value == pytest.approx(big.p_value)
+
+
 @settings(max_examples=60, deadline=None)
+@example([0.0, 0.0], [0.0, 6.878736150308971e-161])
 @given(st.lists(st.floats(-100, 100), min_size=2, max_size=8), st.lists(st.floats(-100, 100), min_size=2, max_size=8))
 def test_welch_symmetric_and_valid(a, b):
     r, s = stats.welch_t_test(a, b), stats.welch_t_test(b, a)

@@ -540,7 +540,6 @@ def build_slides(nb, bib: dict[str, tuple[str, str]] | None = None) -> list[Slid
     values = glued_values(nb)
     slides: list[Slide] = []
     title = ""
-    chapter = ""
     budget = lambda: BODY_H - title_height(title)  # noqa: E731
 
     def new(cls=""):
@@ -568,7 +567,7 @@ def build_slides(nb, bib: dict[str, tuple[str, str]] | None = None) -> list[Slid
                     level, text = piece
                     title = _plain_title(md, text)
                     if level == 1:
-                        chapter = title
+
                         s = new("title")
                         s.blocks.append(Block("prose", "", height=0))
                     continue

@@ -16,7 +16,6 @@ Compression enters only through these fields: ``weight_density`` and ``act_densi
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import Iterable, Sequence, Union
 

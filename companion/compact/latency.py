@@ -8,7 +8,6 @@ as a range (min / median / max over rounds), which prose can quote honestly.
 from __future__ import annotations
 
 import statistics
-from typing import Callable, Mapping
 
 import torch
 from torch import nn

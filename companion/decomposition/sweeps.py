@@ -13,14 +13,13 @@ Sweeps return :class:`SweepRows` (a list of frozen rows; ``rows[0]["error"]`` an
 """
 from __future__ import annotations
 
-import statistics
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
 from torch import nn
 
-from .. import checks, metrics, reparam
+from .. import checks, metrics, reparam, timing
 from ..rows import Row, Rows
 from ._common import relative_error
 from .cp import cp_conv, cp_reconstruct
@@ -197,36 +196,32 @@ def measure_latency_ms(module: nn.Module, input_shape: Sequence[int], *, repeats
 
 
 @dataclass(frozen=True)
-class SpeedupRange:
-    """Measured ``dense / factorized`` time ratio over interleaved rounds: its ``low`` (min),
-    ``median`` and ``high`` (max), and each module's fastest time (ms)."""
+class SpeedupRange(timing.Spread):
+    """Measured ``dense / factorized`` time ratio over interleaved rounds — a
+    :class:`companion.timing.Spread` (``low`` ≤ ``mid`` ≤ ``high``, ``.text()`` for prose) that
+    also carries each module's fastest time (ms)."""
 
-    low: float
-    median: float
-    high: float
     dense_ms: float
     small_ms: float
+
+    @property
+    def median(self) -> float:
+        """The median speed-up (``mid``)."""
+        return self.mid
 
 
 def speedup_range(dense: nn.Module, small: nn.Module, input_shape: Sequence[int], *, rounds: int = 5,
                   repeats: int = 8, threads: int | None = None) -> SpeedupRange:
     """How much faster ``small`` runs than ``dense`` on a seeded input of ``input_shape``, as a range.
 
-    ``rounds`` interleaved rounds (dense, small, dense, small, …: both see the same machine load);
-    in each, each module's fastest of ``repeats`` runs (:func:`companion.metrics.time_call_ms`);
-    the speed-up of a round is ``t_dense / t_small``. Prose can then state a measured range.
+    A thin wrapper of :func:`companion.timing.compare_latency_ms`: ``rounds`` interleaved rounds
+    (both modules see the same machine load), each module's fastest of ``repeats`` runs per
+    round, and the speed-up of a round is ``t_dense / t_small``. Prose can then state a range.
     """
     checks.check_model(dense)
     checks.check_model(small)
     shape = tuple(checks.check_int(s, "input_shape entry", minimum=1) for s in input_shape)
-    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
-    modes = dense.training, small.training
-    dense.eval(), small.eval()
-    try:
-        times = metrics.time_calls_ms({"dense": lambda: dense(x), "small": lambda: small(x)}, rounds=rounds,
-                                      repeats=repeats, warmup=1, threads=threads).rounds_ms
-    finally:
-        dense.train(modes[0]), small.train(modes[1])
-    ratios = sorted(d / s for d, s in zip(times["dense"], times["small"]))
-    return SpeedupRange(ratios[0], statistics.median(ratios), ratios[-1], min(times["dense"]),
-                        min(times["small"]))
+    t = timing.compare_latency_ms({"dense": dense, "small": small}, shape, rounds=rounds, repeats=repeats,
+                                  warmup=1, threads=threads)
+    r = t.ratio("dense", "small")
+    return SpeedupRange(r.low, r.mid, r.high, t.best_ms("dense"), t.best_ms("small"))

@@ -24,7 +24,7 @@ every malformed stream raises :class:`CorruptFileError`.
 from __future__ import annotations
 
 import heapq
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
