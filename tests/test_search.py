@@ -165,6 +165,22 @@ def test_chapter_exercises_accept_the_solutions(capsys):
 
 
 @pytest.mark.slow
+def test_beat_uniform_is_judged_against_the_protected_reference(capsys):
+    space, cost, score, budget = search.book_problem()
+    fs, fb = search.protected_layers(space, cost, budget)
+    fair = search.best_uniform(space, cost, score, budget, fixed_sparsity=fs, fixed_bits=fb)
+    plain = search.best_uniform(space, cost, score, budget)
+    assert fair.score > plain.score  # protecting the ends is the stronger reference
+    # within budget and above the plain uniform score, but not above the fair one: refused
+    between = [p for p, c, sc in fair.population[1:] if plain.score < sc < fair.score and c <= budget]
+    assert between, "the book problem should hold a policy between the two references"
+    with pytest.raises(exercises.ExerciseError, match="first and last layers protected"):
+        exercises.check("ch8.beat_uniform", between[0])
+    exercises.check("ch8.beat_uniform", search.Policy(("fc1", "fc2", "fc3"), (0.95, 0.5, 0.0), (4, 4, 8)))
+    assert "correct" in capsys.readouterr().out
+
+
+@pytest.mark.slow
 def test_policy_size_bits_counts_csr_overhead_and_picks_the_cheaper_format():
     from companion import metrics
     base = train.baseline("lenet300", progress=False)

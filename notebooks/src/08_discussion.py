@@ -630,7 +630,9 @@ check("ch8.linear_fgsm", fgsm_linear)
 # %% [markdown]
 # **4 (hard).** Beat the search by hand: design a `search.Policy` for LeNet-300-100 whose energy is
 # within the chapter's budget and whose proxy accuracy (validation, no retraining) beats the best
-# uniform policy. `search.book_problem()` returns `(space, cost, score, budget)` for experiments.
+# uniform policy — the fair one of this chapter, which keeps the first and last layers at 8 bits
+# (and dense where the budget allows), not the plain one that crushes every layer alike.
+# `search.book_problem()` returns `(space, cost, score, budget)` for experiments.
 
 # %%
 answer_4 = None  # your code here, e.g. search.Policy(("fc1", "fc2", "fc3"), (s1, s2, s3), (b1, b2, b3))
