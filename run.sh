@@ -5,7 +5,7 @@
 #   ./run.sh test-fast  the hermetic fast tier (< 2 min: no training, notebooks, book or browser)
 #   ./run.sh fuzz     the fast tier with fresh random property-test examples (tests use fixed ones)
 #   ./run.sh lab      open JupyterLab on the notebooks
-#   ./run.sh slides   export every chapter to an offline reveal.js deck
+#   ./run.sh slides   export every chapter to an offline reveal.js deck (--short: also a 30-minute cut)
 #   ./run.sh student  write the student edition (solutions removed) to .build/student/
 #   ./run.sh grade SUBMISSIONS_DIR [--out gradebook.csv]   run students' notebooks, write a gradebook
 #   ./run.sh times    execute every chapter and print a table of run times

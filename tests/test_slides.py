@@ -92,6 +92,49 @@ def test_deck_per_chapter_within_word_and_line_limits(path, bib):
     assert "NBVAL_" not in deck
 
 
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_lecture_cut_is_short_in_order_and_without_code(path, bib):
+    full = slides.build_slides(nbformat.read(path, as_version=4), bib)
+    cut = slides.lecture_cut(full)
+    assert 6 <= len(cut) <= min(slides.LECTURE_MAX_SLIDES, len(full) - 1)
+    positions = [next(i for i, s in enumerate(full) if s is c) for c in cut]
+    assert positions == sorted(positions), "the lecture keeps the chapter's order"
+    assert cut[0].cls == "title" and cut[0] is full[0]
+    assert not [s.title for s in cut if any(b.kind in ("code", "output") for b in s.blocks)]
+    assert not [s.section for s in cut if slides.LECTURE_SKIP.match(s.section)], "exercises stay in the lab"
+    summary = [s for s in full if slides.LECTURE_FULL.match(s.section) and all(b.kind == "prose" for b in s.blocks)]
+    assert summary or path.stem.startswith("00"), "every chapter ends with a summary"
+    assert all(any(s is c for c in cut) for s in summary), "the summary is kept in full"
+    assert any(s.cls == "figure" for s in cut), "a lecture shows the evidence"
+    # every section with an idea slide is represented (nothing needed trimming at this size)
+    sections = {s.section for s in full if s.cls == "" and not slides._has_code(s)
+                and not slides.LECTURE_SKIP.match(s.section)}
+    assert sections <= {s.section for s in cut}
+    # a kept slide that announces something with a colon is followed by what it announces
+    for a, b in zip(cut, cut[1:]):
+        if a.cls == "" and slides._ends_with_colon(a) and not slides.LECTURE_FULL.match(a.section):
+            assert b.section == a.section and b.cls == "", a.title
+
+
+def test_lecture_cut_trims_figures_then_ideas_but_never_title_or_summary():
+    def slide(section, cls="", kind="prose", text="An idea."):
+        return slides.Slide(section, [slides.Block(kind, f"<p>{text}</p>", words=2)], cls, section)
+    deck = [slide("Ch", "title")]
+    for k in range(6):
+        deck += [slide(f"S{k}"), slide(f"S{k}", kind="code"), slide(f"S{k}", "figure", "figure")]
+    deck += [slide("Exercises"), slide("Summary"), slide("Summary")]
+    assert len(slides.lecture_cut(deck)) == 1 + 6 * 2 + 2
+    cut = slides.lecture_cut(deck, max_slides=10)
+    assert len(cut) == 10 and cut[0].cls == "title" and [s.section for s in cut[-2:]] == ["Summary", "Summary"]
+    assert sum(s.cls == "figure" for s in cut) == 1 and sum(s.cls == "" for s in cut) == 6 + 2
+    tiny = slides.lecture_cut(deck, max_slides=3)
+    assert [s.section for s in tiny] == ["Ch", "Summary", "Summary"]
+    with pytest.raises(ValueError, match="max_slides"):
+        slides.lecture_cut(deck, max_slides=1)
+    with pytest.raises(SystemExit, match="--short"):
+        slides.main(["--shrt"])
+
+
 def test_citations_are_author_year(bib):
     assert slides.render_cite("p", "han2015learning", bib) == "(Han et al., 2015)"
     assert slides.render_cite("p", "han2015learning, deng2020model", bib) == "(Han et al., 2015; Deng et al., 2020)"
@@ -138,7 +181,7 @@ def test_long_paragraph_is_split_at_sentences():
 @pytest.fixture(scope="module")
 def decks(tmp_path_factory):
     out = tmp_path_factory.mktemp("slides")
-    assert slides.main([], out_dir=out) == 0
+    assert slides.main(["--short"], out_dir=out) == 0
     return out
 
 
@@ -162,7 +205,7 @@ FIT = """() => {
 @pytest.mark.browser
 def test_decks_open_from_disk_fit_1280x720_and_load_nothing_external(decks, browser):
     names = sorted(decks.glob("*.slides.html"))
-    assert [n.name.split(".")[0] for n in names] == [p.stem for p in CHAPTERS]
+    assert [n.name.split(".")[0] for n in names] == [p.stem for p in CHAPTERS for _ in ("full", "short")]
     for deck in names:
         page = browser.new_page(viewport={"width": 1280, "height": 720})
         errors, external, failed = [], [], []
@@ -178,7 +221,7 @@ def test_decks_open_from_disk_fit_1280x720_and_load_nothing_external(decks, brow
         assert not external, f"{deck.name} requested {external[:3]}"
         assert not failed, f"{deck.name}: failed requests {failed[:3]}"
         assert not errors, f"{deck.name}: console errors {errors[:3]}"
-        assert n >= 10, f"{deck.name} has only {n} slides"
+        assert n >= (6 if ".short." in deck.name else 10), f"{deck.name} has only {n} slides"
         assert not overflowing, f"{deck.name}: slides that do not fit 1280x720 [slide, w, h, scrollH, scrollW, els]: {overflowing[:5]}"
         assert "{cite" not in text and "{glue" not in text
         if deck.name.startswith(("01", "05")):

@@ -2,6 +2,7 @@
 
     python tools/slides.py                 # all chapters -> .build/slides/NN_name.slides.html
     python tools/slides.py 05_sparsification
+    python tools/slides.py --short 05      # also the short lecture: NN_name.short.slides.html
 
 A deck is built from the committed, executed notebook (nothing is run) by these rules:
 
@@ -187,6 +188,7 @@ class Slide:
     title: str
     blocks: list[Block] = field(default_factory=list)
     cls: str = ""
+    section: str = ""  # the ``#``/``##`` heading the slide belongs to (a ``###`` only changes the title)
 
     @property
     def words(self) -> int:
@@ -539,11 +541,11 @@ def build_slides(nb, bib: dict[str, tuple[str, str]] | None = None) -> list[Slid
     bib = load_bibliography() if bib is None else bib
     values = glued_values(nb)
     slides: list[Slide] = []
-    title = ""
+    title = section = ""
     budget = lambda: BODY_H - title_height(title)  # noqa: E731
 
     def new(cls=""):
-        slides.append(Slide(title, [], cls))
+        slides.append(Slide(title, [], cls, section))
         return slides[-1]
 
     def place(unit: list[Block], joinable: bool):
@@ -566,8 +568,9 @@ def build_slides(nb, bib: dict[str, tuple[str, str]] | None = None) -> list[Slid
                 if isinstance(piece, tuple):
                     level, text = piece
                     title = _plain_title(md, text)
+                    if level <= 2:
+                        section = title
                     if level == 1:
-
                         s = new("title")
                         s.blocks.append(Block("prose", "", height=0))
                     continue
@@ -607,6 +610,61 @@ def build_slides(nb, bib: dict[str, tuple[str, str]] | None = None) -> list[Slid
         if s.cls == "title":
             s.blocks = [b for b in s.blocks if b.html]
     return [s for s in slides if s.blocks or s.cls == "title"]
+
+
+#: A lecture cut (``--short``) leaves these sections to the lab and the reading list ...
+LECTURE_SKIP = re.compile(r"^(\d+\.\s*)?(exercises|further reading|licence)", re.I)
+#: ... and keeps these in full.
+LECTURE_FULL = re.compile(r"^(\d+\.\s*)?summary", re.I)
+LECTURE_MAX_SLIDES = 25
+
+
+def _has_code(slide: Slide) -> bool:
+    return any(b.kind in ("code", "output") for b in slide.blocks)
+
+
+def _ends_with_colon(slide: Slide) -> bool:
+    return re.sub(r"<[^>]+>", "", "".join(b.html for b in slide.blocks)).strip().endswith(":")
+
+
+def lecture_cut(slides: list[Slide], max_slides: int = LECTURE_MAX_SLIDES) -> list[Slide]:
+    """A short lecture (about 30 minutes) from a chapter's full deck, in the chapter's order.
+
+    Kept: the title slide; for each section its first slide of prose (the idea — with the next
+    prose slide when it ends in a colon, e.g. the formula it announces) and its first figure or
+    explorer frame (the evidence); the summary in full. Left to the lab: code and output,
+    exercises, further reading. When that is still over ``max_slides``, figures are dropped from
+    the sections with the most slides in the full deck first (they keep their idea), then ideas
+    from the end of the chapter; never the title or the summary.
+    """
+    if isinstance(max_slides, bool) or not isinstance(max_slides, int) or max_slides < 2:
+        raise ValueError(f"max_slides must be an int >= 2 (title and summary), got {max_slides!r}")
+    units: list[tuple[str, list[int]]] = []  # (kind, slide indices): kind title | summary | idea | figure
+    seen: set[tuple[str, str]] = set()
+    for i, s in enumerate(slides):
+        if s.cls == "title":
+            units.append(("title", [i]))
+        elif LECTURE_SKIP.match(s.section):
+            continue
+        elif LECTURE_FULL.match(s.section):
+            if not _has_code(s):
+                units.append(("summary", [i]))
+        elif (s.cls == "figure" or not _has_code(s)) and (s.section, s.cls) not in seen:
+            seen.add((s.section, s.cls))
+            unit = [i]
+            nxt = slides[i + 1] if i + 1 < len(slides) else None
+            if s.cls != "figure" and _ends_with_colon(s) and nxt is not None and nxt.section == s.section \
+                    and nxt.cls == "" and not _has_code(nxt):
+                unit.append(i + 1)
+            units.append(("figure" if s.cls == "figure" else "idea", unit))
+    size = {sec: sum(1 for s in slides if s.section == sec) for sec in {s.section for s in slides}}
+    figures = sorted((u for u in units if u[0] == "figure"), key=lambda u: (-size[slides[u[1][0]].section], -u[1][0]))
+    ideas = sorted((u for u in units if u[0] == "idea"), key=lambda u: -u[1][0])
+    for u in figures + ideas:
+        if sum(len(v[1]) for v in units) <= max_slides:
+            break
+        units.remove(u)
+    return [slides[i] for _, idx in units for i in idx]
 
 
 def _is_lead_in(block: Block) -> bool:
@@ -692,14 +750,19 @@ MathJax.Hub.Queue(function () {{ window.mathjaxDone = true; if (window.Reveal &&
 """
 
 
-def export(nb_path: Path, out_dir: Path = OUT, bib: dict | None = None) -> Path:
-    """Write the deck of one executed notebook to ``out_dir/NN_name.slides.html``."""
+def export(nb_path: Path, out_dir: Path = OUT, bib: dict | None = None, *, short: bool = False) -> Path:
+    """Write the deck of one executed notebook to ``out_dir/NN_name.slides.html``, or its
+    :func:`lecture_cut` to ``out_dir/NN_name.short.slides.html`` when ``short``."""
     nb = nbformat.read(nb_path, as_version=4)
     slides = build_slides(nb, bib)
+    if short:
+        slides = lecture_cut(slides)
     title = slides[0].title if slides else nb_path.stem
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"{nb_path.stem}.slides.html"
-    out.write_text(render_deck(slides, title))
+    out = out_dir / f"{nb_path.stem}{'.short' if short else ''}.slides.html"
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(render_deck(slides, title))
+    tmp.replace(out)
     return out
 
 
@@ -715,6 +778,13 @@ def install_assets(out_dir: Path = OUT) -> None:
 
 
 def main(names: list[str], out_dir: Path = OUT) -> int:
+    """``names``: chapter stems or numbers (none: every chapter); ``--short`` also writes each
+    chapter's lecture cut (``NN_name.short.slides.html``)."""
+    short = "--short" in names
+    names = [n for n in names if n != "--short"]
+    bad = [n for n in names if n.startswith("-")]
+    if bad:
+        raise SystemExit(f"unknown option {bad[0]!r}: the options are --short (also write the short lecture decks)")
     paths = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if names:
         paths = [p for p in paths if p.stem in names or p.stem[:2] in names]
@@ -724,6 +794,8 @@ def main(names: list[str], out_dir: Path = OUT) -> int:
     bib = load_bibliography()
     for p in paths:
         print(f"{export(p, out_dir, bib)}")
+        if short:
+            print(f"{export(p, out_dir, bib, short=True)}")
     print(f"\nOpen a deck in a browser, e.g. {out_dir / (paths[0].stem + '.slides.html')}")
     return 0
 
