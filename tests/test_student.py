@@ -235,6 +235,35 @@ def test_notebook_time_limit_kills_the_kernel_and_keeps_earlier_checks(toy, tmp_
     assert "notebook timeout" in run.notes
 
 
+def test_kernel_runs_under_memory_and_file_size_limits(toy, tmp_path):
+    # each check passes only if the limit stopped the cell's allocation or write
+    _submit(tmp_path / "subs", "frank", {
+        0: "check('ch99.add', 5)",
+        1: """
+           try:
+               x = bytearray(3 * 1024 ** 3)  # 3 GB: fine without a limit on most machines
+           except MemoryError:
+               check('ch99.mul', 42)
+           """,
+        2: """
+           try:
+               with open('big.bin', 'wb') as f:
+                   f.write(b'0' * (100 * 1024 ** 2))
+           except OSError:
+               check('ch99.square', lambda x: x * x)
+           """,
+        "append": ["y = bytearray(3 * 1024 ** 3)"]})
+    run = student.run_submission(tmp_path / "subs" / "frank" / "99_toy.ipynb", ["ch99.add", "ch99.mul", "ch99.square"],
+                                 cell_timeout=60, timeout=120, modules=("toy_exercises",), memory_mb=2048, file_mb=64)
+    assert run.passed == {"ch99.add": True, "ch99.mul": True, "ch99.square": True}, run.notes
+    assert "memory limit (2048 MB)" in run.notes and "cell error" in run.notes
+    assert not (tmp_path / "subs" / "frank" / "big.bin").exists()  # it ran in a scratch copy
+    with pytest.raises(ValueError, match="memory_mb must be an int >= 64"):
+        student.run_submission(tmp_path / "subs" / "frank" / "99_toy.ipynb", ["ch99.add"], memory_mb=10)
+    with pytest.raises(ValueError, match="file_mb"):
+        student.grade(tmp_path / "subs", tmp_path / "g.csv", file_mb="1 GB")
+
+
 def test_grade_rejects_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="submissions must be a folder"):
         student.grade(tmp_path / "missing", tmp_path / "g.csv")

@@ -2,6 +2,7 @@
 
     python tools/student.py build [--src notebooks] [--out .build/student]
     python tools/student.py grade SUBMISSIONS_DIR --out gradebook.csv [--cell-timeout 120] [--timeout 900]
+                                  [--memory-mb 4096] [--file-mb 1024]
 
 ``build`` writes, per chapter, ``NN_name.ipynb`` with the solution cells (tag ``solution``)
 removed and every output cleared; the exercise stubs (``answer = None``) and their
@@ -28,9 +29,15 @@ student (``passed`` there counts the passed exercises). ``note`` says why a note
 than its checks might suggest (``cell error``, ``cell timeout``, ``notebook timeout``,
 ``kernel died``).
 
-Not a sandbox: the submission's code runs with the grader's rights, and code that deliberately
-tampers with ``companion.exercises`` inside the kernel can defeat any in-process record. Run
-untrusted submissions in a container or a throw-away account.
+Limits: besides the time limits, each kernel runs under resource limits (``setrlimit``, Linux and
+macOS): its address space (``--memory-mb``, default 4096: a cell that allocates more gets a
+``MemoryError`` instead of swapping the grading machine to a halt) and the size of any file it
+writes (``--file-mb``, default 1024). Its working folder is a scratch copy, deleted afterwards.
+
+Not a sandbox: the submission's code still runs with the grader's rights (it can read and write
+what the grader can, and use the network), and code that deliberately tampers with
+``companion.exercises`` inside the kernel can defeat any in-process record. Run untrusted
+submissions in a container or a throw-away account.
 """
 from __future__ import annotations
 
@@ -152,13 +159,54 @@ def _grading_cell(ids: list[str], modules: list[str]):
     return nbformat.v4.new_code_cell(code)
 
 
+MEMORY_MB, FILE_MB = 4096, 1024
+
+#: The kernel's launcher: resource limits first, then the usual IPython kernel.
+_LAUNCH = """import resource, sys
+for res, mb in ((resource.RLIMIT_AS, {memory_mb}), (resource.RLIMIT_FSIZE, {file_mb})):
+    if mb:
+        soft, hard = resource.getrlimit(res)
+        lim = mb * 1024 * 1024
+        lim = lim if hard == resource.RLIM_INFINITY else min(lim, hard)
+        resource.setrlimit(res, (lim, hard))
+from ipykernel.kernelapp import launch_new_instance
+launch_new_instance()
+"""
+
+
+def _limited_kernel(tmp: Path, memory_mb: int | None, file_mb: int | None):
+    """An async kernel manager for a kernelspec in ``tmp`` that starts ipykernel under the limits."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+    spec_dir = tmp / "kernels" / "graded"
+    spec_dir.mkdir(parents=True)
+    code = _LAUNCH.format(memory_mb=int(memory_mb or 0), file_mb=int(file_mb or 0))
+    (spec_dir / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-c", code, "-f", "{connection_file}"],
+        "display_name": "Python 3 (graded)", "language": "python"}))
+    ksm = KernelSpecManager(kernel_dirs=[str(tmp / "kernels")], ensure_native_kernel=False)
+    return AsyncKernelManager(kernel_name="graded", kernel_spec_manager=ksm)
+
+
+def _check_limit(value, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 64:
+        raise ValueError(f"{name} must be an int >= 64 (MB) or None (no limit), got {value!r}")
+    return value
+
+
 def run_submission(path: Path, ids: list[str], *, cell_timeout: float = 120, timeout: float = 900,
-                   modules: tuple[str, ...] = (), kernel_name: str = "python3") -> Run:
+                   modules: tuple[str, ...] = (), memory_mb: int | None = MEMORY_MB,
+                   file_mb: int | None = FILE_MB) -> Run:
     """Execute the submission at ``path`` in a fresh kernel; return which of ``ids`` passed.
 
-    Never raises for what the submission does (errors, timeouts, a dead kernel): those become notes.
+    The kernel's address space is limited to ``memory_mb`` and the files it writes to ``file_mb``
+    (``None``: no limit). Never raises for what the submission does (errors, timeouts, running
+    out of its memory, a dead kernel): those become notes.
     """
     from companion.exercises import GRADING_LOG_ENV
+    memory_mb, file_mb = _check_limit(memory_mb, "memory_mb"), _check_limit(file_mb, "file_mb")
     _Client = _client_class()
 
     run = Run({id: False for id in ids})
@@ -176,8 +224,8 @@ def run_submission(path: Path, ids: list[str], *, cell_timeout: float = 120, tim
         for c in nb.cells:
             if c.cell_type == "code":
                 c.outputs = []
-        client = _Client(nb, timeout=int(cell_timeout), kernel_name=kernel_name, allow_errors=True,
-                                interrupt_on_timeout=True, shutdown_kernel="immediate",
+        client = _Client(nb, km=_limited_kernel(Path(tmp), memory_mb, file_mb), timeout=int(cell_timeout),
+                         allow_errors=True, interrupt_on_timeout=True, shutdown_kernel="immediate",
                                 error_on_timeout={"ename": "CellTimeout", "evalue": f"cell ran over {cell_timeout} s",
                                                   "traceback": []},
                                 resources={"metadata": {"path": str(work)}})
@@ -199,6 +247,8 @@ def run_submission(path: Path, ids: list[str], *, cell_timeout: float = 120, tim
         timed_out = ("CellTimeout", "KeyboardInterrupt")  # the grader's interrupt shows as KeyboardInterrupt
         if client.timed_out or any(o.get("ename") in timed_out for o in errors):
             run.notes.append("cell timeout")
+        if any(o.get("ename") == "MemoryError" for o in errors):
+            run.notes.append(f"memory limit ({memory_mb} MB)")
         if any(o.get("ename") not in timed_out for o in errors):
             run.notes.append("cell error")
         for line in log.read_text().splitlines():
@@ -222,8 +272,10 @@ def load_manifest(manifest: Path | None, src: Path = ROOT / "notebooks") -> dict
 
 
 def grade(submissions: Path, out: Path, *, manifest: Path | None = None, cell_timeout: float = 120,
-          timeout: float = 900, modules: tuple[str, ...] = (), log=print) -> list[dict]:
+          timeout: float = 900, modules: tuple[str, ...] = (), memory_mb: int | None = MEMORY_MB,
+          file_mb: int | None = FILE_MB, log=print) -> list[dict]:
     """Grade every ``<student>/NN_name.ipynb`` under ``submissions``; write the CSV ``out``; return its rows."""
+    _check_limit(memory_mb, "memory_mb"), _check_limit(file_mb, "file_mb")
     submissions = Path(submissions)
     if not submissions.is_dir():
         raise ValueError(f"submissions must be a folder with one sub-folder per student, got {submissions}")
@@ -242,7 +294,7 @@ def grade(submissions: Path, out: Path, *, manifest: Path | None = None, cell_ti
                 log(f"{student.name}/{nb_path.name}: not a chapter of the manifest, skipped")
                 continue
             run = run_submission(nb_path, [e["id"] for e in entries], cell_timeout=cell_timeout,
-                                 timeout=timeout, modules=modules)
+                                 timeout=timeout, modules=modules, memory_mb=memory_mb, file_mb=file_mb)
             note = "; ".join(run.notes)
             for e in entries:
                 ok = run.passed[e["id"]]
@@ -277,6 +329,10 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"default: {OUT.relative_to(ROOT)}/manifest.json if built, else made from notebooks/")
     g.add_argument("--cell-timeout", type=float, default=120, help="seconds per cell (default 120)")
     g.add_argument("--timeout", type=float, default=900, help="seconds per notebook (default 900)")
+    g.add_argument("--memory-mb", type=int, default=MEMORY_MB,
+                   help=f"address-space limit of each kernel in MB (default {MEMORY_MB}; 0: none)")
+    g.add_argument("--file-mb", type=int, default=FILE_MB,
+                   help=f"largest file a kernel may write, in MB (default {FILE_MB}; 0: none)")
     g.add_argument("--exercises-module", action="append", default=[],
                    help="extra module that registers exercises (imported in the grader and each kernel)")
     a = ap.parse_args(argv)
@@ -289,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         importlib.import_module(m)
     manifest = a.manifest or (OUT / "manifest.json" if (OUT / "manifest.json").is_file() else None)
     rows = grade(a.submissions, a.out, manifest=manifest, cell_timeout=a.cell_timeout, timeout=a.timeout,
-                 modules=tuple(a.exercises_module))
+                 modules=tuple(a.exercises_module), memory_mb=a.memory_mb or None, file_mb=a.file_mb or None)
     for r in rows:
         if r["notebook"] == "TOTAL":
             print(f"{r['student']}: {r['points']}/{r['max_points']} points")
