@@ -27,7 +27,7 @@ The gradebook CSV has the columns ``student, notebook, exercise, level, passed, 
 max_points, note``: one row per exercise of each submitted notebook and one ``TOTAL`` row per
 student (``passed`` there counts the passed exercises). ``note`` says why a notebook scored less
 than its checks might suggest (``cell error``, ``cell timeout``, ``notebook timeout``,
-``kernel died``).
+``memory limit (N MB)``, ``kernel died``).
 
 Limits: besides the time limits, each kernel runs under resource limits (``setrlimit``, Linux and
 macOS): its address space (``--memory-mb``, default 4096: a cell that allocates more gets a
