@@ -36,7 +36,9 @@ setup() {
   export JUPYTER_CONFIG_DIR="$ROOT/.build/jupyter-config"
   mkdir -p "$JUPYTER_CONFIG_DIR"
   echo '{"ServerApp": {"allow_root": true}}' > "$JUPYTER_CONFIG_DIR/jupyter_server_config.json"
-  export PATH="$VENV/bin:$PATH" PYTHONHASHSEED=0
+  # OpenMP threads sleep after a short spin: chapters stay fast when another program is busy
+  # (companion.OPENMP_ENV explains); no effect on results
+  export PATH="$VENV/bin:$PATH" PYTHONHASHSEED=0 GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-10000}
 }
 
 cmd=${1:-help}; shift || true

@@ -12,4 +12,18 @@ accelerator package :mod:`companion.accelerator` holds the book's one energy tab
 
 Code: MIT licence. Text: CC-BY-4.0.
 """
+import os as _os
+import sys as _sys
+
 __version__ = "0.1.0"
+
+#: OpenMP threads that wait for work by sleeping after a short spin. libgomp's default spin of
+#: 300,000 rounds makes each of torch's threads busy-wait at every parallel region; when another
+#: program holds one of the cores, the threads take turns and a chapter ran 4.5x slower (chapter 3:
+#: 18 s quiet, 85 s with one core busy; 24 s with this setting). libgomp reads it when torch is
+#: first imported, so it only helps when ``companion`` comes first; ``./run.sh``, the book build
+#: and the test runner set it for every kernel. No effect on results.
+OPENMP_ENV = {"GOMP_SPINCOUNT": "10000"}
+if "torch" not in _sys.modules:
+    for _k, _v in OPENMP_ENV.items():
+        _os.environ.setdefault(_k, _v)

@@ -29,3 +29,18 @@ def test_environment_matches_pyproject():
             if n not in ("python", "pip"):
                 conda.add(CONDA_NAMES.get(n, n))
     assert conda == wanted, f"only in environment.yml: {sorted(conda - wanted)}; only in pyproject: {sorted(wanted - conda)}"
+
+
+def test_openmp_setting_is_the_same_everywhere_it_is_set():
+    """companion.OPENMP_ENV is set for conda users, by ./run.sh, the chapter runner and the test
+    runner; all must say the same value (they run before torch is imported, so they cannot
+    import it from one place)."""
+    import companion
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["variables"] == companion.OPENMP_ENV
+    for name, value in companion.OPENMP_ENV.items():
+        assert f"{name}=${{{name}:-{value}}}" in (ROOT / "run.sh").read_text()
+        assert f'os.environ.setdefault("{name}", "{value}")' in (ROOT / "tools" / "chapters.py").read_text()
+        runner = (ROOT / "tools" / "run_tests.py").read_text()
+        assert f'env.setdefault("{name}", "{value}")' in runner
+        assert f'{name}=os.environ.get("{name}", "{value}")' in runner

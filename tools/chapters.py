@@ -54,6 +54,7 @@ def pin_environment() -> None:
     os.environ.setdefault("COMPANION_DEVICE", "cpu")
     os.environ.setdefault("COMPANION_THREADS", "2")
     os.environ.setdefault("PYTHONHASHSEED", "0")
+    os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # see companion.OPENMP_ENV: survives a busy core
 
 
 def glued_values(nb: nbformat.NotebookNode) -> dict:

@@ -39,6 +39,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--fast"]:
         env = dict(os.environ, PYTHONHASHSEED="0", COMPANION_PROGRESS="0", COMPANION_TEST_TIER="fast",
                    HYPOTHESIS_PROFILE=os.environ.get("HYPOTHESIS_PROFILE", "ci"),
+                   GOMP_SPINCOUNT=os.environ.get("GOMP_SPINCOUNT", "10000"),
                    COMPANION_DEVICE="cpu", COMPANION_THREADS=os.environ.get("COMPANION_THREADS", "2"))
         env.pop("MPLBACKEND", None)
         cmd = [sys.executable, "-m", "pytest", "tests", "-m", FAST_MARKERS, "-p", "no:cacheprovider",
@@ -53,6 +54,7 @@ def main(argv: list[str]) -> int:
     # no progress bars: with a cold model cache a bar would be an extra output in a checked cell
     env = dict(os.environ, PYTHONHASHSEED="0", COMPANION_PROGRESS="0")
     env.setdefault("HYPOTHESIS_PROFILE", "ci")  # reproducible property tests (see tests/conftest.py)
+    env.setdefault("GOMP_SPINCOUNT", "10000")  # companion.OPENMP_ENV: kernels survive a busy core
     # pinned for reproducibility: checked outputs are exact on the CPU with 2 threads
     env.setdefault("COMPANION_DEVICE", "cpu")
     env.setdefault("COMPANION_THREADS", "2")
