@@ -631,7 +631,8 @@ def lecture_cut(slides: list[Slide], max_slides: int = LECTURE_MAX_SLIDES) -> li
     """A short lecture (about 30 minutes) from a chapter's full deck, in the chapter's order.
 
     Kept: the title slide; for each section its first slide of prose (the idea — with the next
-    prose slide when it ends in a colon, e.g. the formula it announces) and its first figure or
+    prose slide when it ends in a colon, e.g. the formula it announces, on the same slide when
+    both fit) and its first figure or
     explorer frame (the evidence); the summary in full. Left to the lab: code and output,
     exercises, further reading. When that is still over ``max_slides``, figures are dropped from
     the sections with the most slides in the full deck first (they keep their idea), then ideas
@@ -664,7 +665,15 @@ def lecture_cut(slides: list[Slide], max_slides: int = LECTURE_MAX_SLIDES) -> li
         if sum(len(v[1]) for v in units) <= max_slides:
             break
         units.remove(u)
-    return [slides[i] for _, idx in units for i in idx]
+    out = []
+    for _, idx in units:
+        group = [slides[i] for i in idx]
+        if len(group) == 2 and sum(g.words for g in group) - count_words(group[1].title) <= MAX_WORDS \
+                and sum(g.lines for g in group) <= MAX_CODE_LINES \
+                and group[0].height + group[1].height - title_height(group[1].title) <= BODY_H:
+            group = [Slide(group[0].title, group[0].blocks + group[1].blocks, group[0].cls, group[0].section)]
+        out.extend(group)
+    return out
 
 
 def _is_lead_in(block: Block) -> bool:
