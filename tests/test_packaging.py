@@ -1,5 +1,6 @@
 """A non-editable install works from any folder: the wheel carries the code and the embedded data."""
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,9 +12,15 @@ from conftest import ROOT
 
 @pytest.mark.slow
 def test_wheel_installs_and_runs_from_another_folder(tmp_path):
+    # build from a clean copy: setuptools writes build/ and *.egg-info/ into the source folder, and
+    # a stale build/lib there would slip modules deleted since into the wheel
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".build", "build", ".vendor", "*.egg-info", "__pycache__", ".hypothesis", ".pytest_cache",
+        "_build"))
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(wheels), str(ROOT)], check=True, cwd=tmp_path)
+                    "-w", str(wheels), str(src)], check=True, cwd=tmp_path)
     (wheel,) = wheels.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "companion/_data/mnist_5k.npz" in names and "companion/_data/SHA256SUMS" in names
