@@ -77,3 +77,69 @@ def test_the_accelerator_stands_alone():
                and m not in ("companion.models", "companion.exercises", "companion.checks", "companion.data",
                                                                       "companion.metrics")}
         assert not bad, f"{path.name} imports {sorted(bad)} (the accelerator never imports training code)"
+
+
+def _inplace_calls_on_first_argument(fn: ast.FunctionDef) -> list[str]:
+    """In-place calls (``name_(...)``) that receive ``fn``'s first argument itself — never a copy:
+    a function that rebinds its first argument (``model = copy.deepcopy(model)``) is not flagged,
+    nor are in-place *methods* of other objects that merely read it (``w.copy_(arg)``)."""
+    args = [a.arg for a in fn.args.args if a.arg not in ("self", "cls")]
+    if not args:
+        return []
+    first = args[0]
+    rebound = any(isinstance(t, ast.Name) and t.id == first
+                  for node in ast.walk(fn) if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+                  for t in (node.targets if isinstance(node, ast.Assign) else [node.target]))
+    if rebound:
+        return []
+    out = []
+    for node in ast.walk(fn):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+        if not name.endswith("_") or name.endswith("__"):
+            continue
+        if isinstance(f, ast.Name) and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == first:
+            out.append(f"{name}({first}, ...)")
+        elif isinstance(f, ast.Attribute):
+            base = f.value
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if isinstance(base, ast.Name) and base.id == first and name not in ("requires_grad_",):
+                out.append(f"{ast.unparse(f)}(...)")
+    return out
+
+
+def test_functions_that_change_their_argument_in_place_end_in_underscore():
+    """Issue 15: in-place functions end in ``_`` (``prune_``, ``bake_masks_``). Checked for the
+    module- and class-level public functions of the library (nested helpers are private)."""
+    offenders = []
+    for path in sorted(ROOT.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        scopes = [tree] + [n for n in tree.body if isinstance(n, ast.ClassDef)]
+        for scope in scopes:
+            for fn in scope.body:
+                if isinstance(fn, ast.FunctionDef) and not fn.name.startswith("_") and not fn.name.endswith("_"):
+                    calls = _inplace_calls_on_first_argument(fn)
+                    if calls:
+                        offenders.append(f"{path.relative_to(ROOT)}:{fn.lineno} {fn.name}: {calls}")
+    assert not offenders, "changes its argument in place but does not end in _: " + "; ".join(offenders)
+
+
+def test_the_in_place_detector_sees_what_it_should():
+    src = '''
+def shrink(model):
+    prune_(model, 0.5)
+def shrink_copy(model):
+    model = copy.deepcopy(model)
+    prune_(model, 0.5)
+    return model
+def scale(t):
+    t.data.mul_(2)
+def read(w, src):
+    w.copy_(src)
+'''
+    fns = {f.name: _inplace_calls_on_first_argument(f) for f in ast.parse(src).body}
+    assert fns == {"shrink": ["prune_(model, ...)"], "shrink_copy": [], "scale": ["t.data.mul_(...)"],
+                   "read": ["w.copy_(...)"]}
