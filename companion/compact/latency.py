@@ -55,11 +55,10 @@ def latency_comparison(c_in: int, c_out: int, side: int, *, k: int = 3, batch: i
     sep = nn.Sequential(dw, pw)
     fns = {"standard": lambda: std(x), "depthwise": lambda: dw(x), "pointwise": lambda: pw(x),
            "separable": lambda: sep(x)}
-    times = metrics.time_calls_ms(fns, rounds=rounds, repeats=repeats // rounds, warmup=1,
-                                  threads=threads).rounds_ms
-    for name, ts in times.items():
+    t = metrics.time_calls_ms(fns, rounds=rounds, repeats=repeats // rounds, warmup=1, threads=threads)
+    for name, ts in t.rounds_ms.items():
         out[f"ms_{name}"] = _STATS[stat](ts)
     out["speedup"] = out["ms_standard"] / out["ms_separable"]
-    per_round = sorted(s / p for s, p in zip(times["standard"], times["separable"]))
-    out.update(speedup_min=per_round[0], speedup_median=statistics.median(per_round), speedup_max=per_round[-1])
+    r = t.ratio("standard", "separable")
+    out.update(speedup_min=r.low, speedup_median=r.mid, speedup_max=r.high)
     return out
