@@ -570,3 +570,29 @@ def test_arxiv_id_from_fields():
     assert bibstyle.arxiv_id(Entry("misc", fields={"eprint": "1704.04861", "archivePrefix": "arXiv"})) == "1704.04861"
     assert bibstyle.arxiv_id(Entry("misc", fields={"eprint": "123", "archivePrefix": "HAL"})) is None
     assert bibstyle.arxiv_id(Entry("misc", fields={"note": "ISCA 2016"})) is None
+
+
+def test_instructors_page_links_every_chapter_s_decks(site):
+    """The site publishes both decks of every chapter and the instructors page links each one."""
+    page = (site / "instructors.html").read_text()
+    links = set(re.findall(r'href="(_static/slides/[^"]+\.slides\.html)"', page))
+    want = {f"_static/slides/{nb.stem}{cut}.slides.html" for nb in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")
+            for cut in ("", ".short")}
+    assert links == want, f"missing links: {sorted(want - links)}; unknown: {sorted(links - want)}"
+    for rel in links:
+        deck = site / rel
+        assert deck.is_file() and deck.stat().st_size > 10_000, rel
+        assert '<section class="title-slide"' in deck.read_text()
+    assert (site / "_static" / "slides" / "reveal.js" / "reveal.js").is_file()
+
+
+@pytest.mark.browser
+def test_a_published_deck_opens_from_the_site(site, browser):
+    with _serve(site) as base:
+        page, sizes, failed, errors = _load(browser, base, "_static/slides/05_sparsification.short.slides.html",
+                                            viewport=(1280, 720))
+        page.wait_for_function("window.mathjaxDone === true && Reveal.isReady()", timeout=60_000)
+        n = page.evaluate("document.querySelectorAll('.reveal .slides > section').length")
+        page.close()
+    assert n >= 6 and not failed and not errors, (n, failed[:3], errors[:3])
+    assert all(u.startswith(base) for u in sizes), [u for u in sizes if not u.startswith(base)][:3]

@@ -5,6 +5,8 @@
 2. Stage ``book/`` + ``notebooks/*.ipynb`` + the vendored files into ``.build/book``.
 3. ``jupyter-book build`` with warnings as errors; notebooks are executed afresh with
    ``COMPANION_STATIC=1`` so every widget is rendered as its kernel-free static twin.
+4. Publish every chapter's lecture decks (``tools/slides.py``, full and ``--short``) under
+   ``_static/slides``; the instructors page links them.
 
     python tools/build_book.py            # prints the path of index.html
     python tools/build_book.py --no-execute   # reuse the committed outputs (fast preview)
@@ -220,6 +222,25 @@ def _place_widget_fonts(html: Path, site: Path | None = None) -> None:
                 shutil.copy2(f, dest / f.name)
 
 
+SLIDES = "_static/slides"  # where the site publishes the decks (linked from the instructors page)
+
+
+def publish_slides(site: Path) -> Path:
+    """Every chapter's lecture decks (full and the 30-minute cut, :mod:`slides`) into
+    ``site/_static/slides``, with their vendored reveal.js and MathJax: a lecturer can open them
+    from the website, offline like the rest. Made from the committed (checked) notebooks."""
+    import slides
+    out = site / SLIDES
+    shutil.rmtree(out, ignore_errors=True)
+    with open(os.devnull, "w") as quiet:
+        stdout, sys.stdout = sys.stdout, quiet
+        try:
+            slides.main(["--short"], out_dir=out)
+        finally:
+            sys.stdout = stdout
+    return out
+
+
 def build(execute: bool = True) -> Path:
     stage()
     if not execute:
@@ -236,6 +257,7 @@ def build(execute: bool = True) -> Path:
     if result.returncode != 0:
         raise SystemExit(f"the book build failed (exit {result.returncode}); see the log above")
     _place_widget_fonts(HTML)
+    publish_slides(HTML)
     index = HTML / "index.html"
     if not index.is_file():
         raise SystemExit(f"the build finished but {index} is missing")
