@@ -14,6 +14,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import shutil
 import subprocess
@@ -232,12 +234,8 @@ def publish_slides(site: Path) -> Path:
     import slides
     out = site / SLIDES
     shutil.rmtree(out, ignore_errors=True)
-    with open(os.devnull, "w") as quiet:
-        stdout, sys.stdout = sys.stdout, quiet
-        try:
-            slides.main(["--short"], out_dir=out)
-        finally:
-            sys.stdout = stdout
+    with contextlib.redirect_stdout(io.StringIO()):  # main() prints a line per deck
+        slides.main(["--short"], out_dir=out)
     return out
 
 

@@ -165,7 +165,7 @@ MEMORY_MB, FILE_MB = 4096, 1024
 _LAUNCH = """import resource, sys
 for res, mb in ((resource.RLIMIT_AS, {memory_mb}), (resource.RLIMIT_FSIZE, {file_mb})):
     if mb:
-        soft, hard = resource.getrlimit(res)
+        hard = resource.getrlimit(res)[1]
         lim = mb * 1024 * 1024
         lim = lim if hard == resource.RLIM_INFINITY else min(lim, hard)
         resource.setrlimit(res, (lim, hard))
