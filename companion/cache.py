@@ -7,26 +7,35 @@ Cached artefacts live in ``$COMPANION_CACHE``, else ``$XDG_CACHE_HOME/companion`
   JSON only: :func:`canonical_json` refuses tensors, sets and non-string keys — hash a tensor
   explicitly with :func:`tensor_digest`), the keys of its *parents* (baseline → fine-tuned →
   compressed: change a baseline and everything derived from it is recomputed), a fingerprint of
-  the *code* that made it (:func:`code_fingerprint`), the data checksum, the device type, the
+  the *code* that made it (:func:`code_fingerprint`: the recipe's source and every ``companion``
+  module in its import closure), the data checksum, the device type, the
   thread count and torch's version. No hand-bumped version counters.
 * **Integrity.** Beside each ``name-key.pt`` a ``name-key.json`` records its SHA-256 (and the
   spec, for provenance). A missing, unreadable or mismatching checksum, or a file ``torch.load``
   refuses, is a *miss with a visible* :class:`CacheWarning`: the artefact is recomputed and
   rewritten. Nothing is swallowed silently.
-* **Atomic writes.** Files are written to a temporary name and renamed; temporary files left by
-  a writer that was killed are removed once they are an hour old.
+* **Bound to the key.** The record also holds the key: a ``.pt``/``.json`` pair copied or
+  renamed under another key is a visible miss, never another recipe's weights.
+* **Atomic writes.** Files are written to a temporary name (``.companion-partial-…tmp``) and
+  renamed; such files left by a writer that was killed are removed once they are an hour old
+  (only those: the cache folder may hold other files).
+* **Read-only or full.** A result that cannot be stored is returned all the same, with a
+  :class:`CacheWarning` (computed again next time).
 
 Trained models go through :func:`companion.train.cached_model` (which adds the training loop to
 the fingerprint); everything else through :func:`cached_result`.
 """
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import inspect
 import io
 import json
 import math
 import os
+import re
 import tempfile
 import time
 import warnings
@@ -39,7 +48,7 @@ from torch import nn
 from . import data
 
 __all__ = ["CacheWarning", "STALE_TMP_S", "device", "pin_threads", "cache_dir", "canonical_json", "tensor_digest",
-           "code_fingerprint", "cache_key", "key_of", "save_atomic", "load_verified", "cached_result"]
+           "import_closure", "code_fingerprint", "cache_key", "key_of", "save_atomic", "store", "load_verified", "cached_result"]
 
 #: Temporary files older than this (seconds) belong to a writer that died: removed.
 STALE_TMP_S = 3600.0
@@ -87,11 +96,22 @@ def pin_threads(n: int | None = None) -> int:
     return n
 
 
+#: Temporary files of :func:`save_atomic` are named ``.companion-partial-<target><random>.tmp``,
+#: where ``<target>`` is an entry's file name (``name-<24 hex>.pt`` or ``.json``).
+_TMP_PREFIX = ".companion-partial-"
+_OWN_TMP = re.compile(r"\.companion-partial-[^/\\]+-[0-9a-f]{24}\.(pt|json)[A-Za-z0-9_]+\.tmp")
+
+
 def _remove_stale_tmp(path: Path) -> None:
+    """Remove temporary files this cache wrote (:data:`_OWN_TMP`) that are over an hour old.
+
+    Only those: ``COMPANION_CACHE`` may point at a folder that holds other programs' files."""
     now = time.time()
-    for tmp in path.glob("*.tmp"):
+    for tmp in path.glob(_TMP_PREFIX + "*.tmp"):
+        if not _OWN_TMP.fullmatch(tmp.name):
+            continue
         try:
-            if now - tmp.stat().st_mtime > STALE_TMP_S:
+            if tmp.is_file() and not tmp.is_symlink() and now - tmp.stat().st_mtime > STALE_TMP_S:
                 tmp.unlink()
         except OSError:  # another process removed or renamed it first
             pass
@@ -105,8 +125,12 @@ def cache_dir() -> Path:
     else:
         base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
         path = Path(base) / "companion"
-    path.mkdir(parents=True, exist_ok=True)
-    _remove_stale_tmp(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        _remove_stale_tmp(path)
+    except OSError as e:  # a read-only home: every lookup misses, every store warns (see _store)
+        warnings.warn(f"the model cache {path} cannot be created ({e}): nothing will be cached; "
+                      "set COMPANION_CACHE to a writable folder", CacheWarning, stacklevel=2)
     return path
 
 
@@ -153,10 +177,99 @@ def tensor_digest(t: torch.Tensor) -> str:
     return h.hexdigest()
 
 
+_PACKAGE = __name__.rpartition(".")[0]  # "companion"
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _module_file(module: str) -> Path | None:
+    """The source file of a ``companion`` module (``companion.sparsity.masks``), else None."""
+    if module != _PACKAGE and not module.startswith(_PACKAGE + "."):
+        return None
+    rel = module.split(".")[1:]
+    base = _PACKAGE_DIR.joinpath(*rel)
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+@functools.lru_cache(maxsize=None)
+def _parse_module(path: Path, mtime_ns: int) -> tuple[str, tuple[str, ...]]:
+    """(digest of the module's code without comments and docstrings, the companion modules it imports)."""
+    src = path.read_text(encoding="utf-8")
+    tree = ast.parse(src, filename=str(path))
+    here = [_PACKAGE, *path.relative_to(_PACKAGE_DIR).parts[:-1]]  # the package a relative import starts from
+    imports: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imports.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here[:len(here) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            imports.add(target)
+            for a in node.names:  # `from . import masks` imports the submodule masks
+                imports.add(f"{target}.{a.name}")
+    deps = tuple(sorted(m for m in imports if _module_file(m) is not None))
+    digest = hashlib.sha256(ast.dump(_strip_docstrings(tree)).encode()).hexdigest()
+    return digest, deps
+
+
+def import_closure(module: str) -> list[str]:
+    """The ``companion`` modules ``module`` imports, transitively, itself included (sorted).
+
+    Read statically from the import statements (``import``, ``from … import``, relative forms);
+    a package's ``__init__`` is in it only where a module imports the package itself.
+    """
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        m = todo.pop()
+        path = _module_file(m)
+        if m in seen or path is None:
+            continue
+        seen.add(m)
+        todo.extend(_parse_module(path, path.stat().st_mtime_ns)[1])
+    return sorted(seen)
+
+
+def _closure_of(obj: Any) -> set[str]:
+    """Companion modules an object's result may depend on: its own module's import closure or,
+    for code outside ``companion`` (a notebook cell), the closures of the companion objects and
+    modules its global names refer to."""
+    module = getattr(obj, "__module__", None) or ""
+    if _module_file(module) is not None:
+        return set(import_closure(module))
+    out: set[str] = set()
+    for value in getattr(inspect.unwrap(obj), "__globals__", {}).values():
+        name = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
+        if isinstance(name, str) and _module_file(name) is not None:
+            out.update(import_closure(name))
+    return out
+
+
 def code_fingerprint(*objs: Callable | type) -> str:
-    """SHA-256 over the source text of functions/classes (``inspect.getsource``): a recipe that
-    changes gets a new key, so nothing trained by older code is reused (no version counters)."""
+    """SHA-256 over what the code of ``objs`` can depend on: each object's source text
+    (``inspect.getsource``) and every ``companion`` module in its import closure
+    (:func:`import_closure`; each module's code without comments or docstrings).
+
+    A change anywhere a recipe can reach (``models.py``, a mask rule, the training loop) gives a
+    new key, so nothing made by older code is reused: no hand-kept lists, no version counters.
+    Comments and docstrings do not count (editing prose retrains nothing).
+    """
     h = hashlib.sha256()
+    modules: set[str] = set()
     for obj in objs:
         target = inspect.unwrap(obj) if callable(obj) else obj
         try:
@@ -165,6 +278,10 @@ def code_fingerprint(*objs: Callable | type) -> str:
             raise TypeError(f"cannot fingerprint {obj!r}: its source is not available ({e}); "
                             "pass functions or classes defined in .py files or notebook cells") from None
         h.update(f"{getattr(target, '__qualname__', '?')}\n{src}\n".encode())
+        modules |= _closure_of(target)
+    for m in sorted(modules):
+        path = _module_file(m)
+        h.update(f"module {m} {_parse_module(path, path.stat().st_mtime_ns)[0]}\n".encode())
     return h.hexdigest()
 
 
@@ -213,7 +330,7 @@ def _serialize(obj: Any) -> bytes:
 
 def _write_atomic(payload: bytes, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX + path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
@@ -226,15 +343,18 @@ def _write_atomic(payload: bytes, path: Path) -> None:
         raise
 
 
-def save_atomic(obj: Any, path: str | os.PathLike, *, meta: dict | None = None) -> Path:
+def save_atomic(obj: Any, path: str | os.PathLike, *, meta: dict | None = None, key: str | None = None) -> Path:
     """``torch.save`` into a temporary file in the same folder, then rename (never half-written).
 
-    A ``.json`` beside it records the file's SHA-256 (and ``meta``); :func:`cached_model` and
-    :func:`cached_result` refuse an entry whose bytes do not match it.
+    A ``.json`` beside it records the file's SHA-256, the cache ``key`` it was made for (and
+    ``meta``); :func:`cached_model` and :func:`cached_result` refuse an entry whose bytes do not
+    match it, or that was made for another key.
     """
     path = Path(path)
     payload = _serialize(obj)
     record = {"sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload), **(meta or {})}
+    if key is not None:
+        record["key"] = key
     _write_atomic(payload, path)
     _write_atomic(json.dumps(record, sort_keys=True, indent=1).encode(), path.with_suffix(".json"))
     return path
@@ -243,13 +363,30 @@ def save_atomic(obj: Any, path: str | os.PathLike, *, meta: dict | None = None) 
 MISS = object()  #: what :func:`load_verified` returns for a miss
 
 
-def load_verified(path: Path) -> Any:
-    """The object stored at ``path`` if its checksum record vouches for it; else warn and return a miss."""
+def store(obj: Any, path: Path, *, key: str, meta: dict) -> bool:
+    """:func:`save_atomic` for a freshly computed artefact; True if it was stored.
+
+    A read-only or full cache is not a reason to throw the computation away: the caller keeps
+    its result, and a :class:`CacheWarning` says it was not cached (it will be recomputed)."""
+    try:
+        save_atomic(obj, path, meta=meta, key=key)
+        return True
+    except OSError as e:
+        warnings.warn(f"could not store cache entry {path.name} in {path.parent} ({type(e).__name__}: {e}); "
+                      "using the fresh result without caching it (it will be recomputed next time)",
+                      CacheWarning, stacklevel=3)
+        return False
+
+
+def load_verified(path: Path, key: str | None = None) -> Any:
+    """The object stored at ``path`` if its checksum record vouches for it (and, given ``key``,
+    records that same key); else warn and return a miss."""
     if not path.is_file():
         return MISS
     record_path = path.with_suffix(".json")
     try:
-        expected = json.loads(record_path.read_text())["sha256"]
+        record = json.loads(record_path.read_text())
+        expected = record["sha256"]
     except FileNotFoundError:
         warnings.warn(f"cache entry {path.name} has no checksum record (an older version or an interrupted "
                       "writer made it): recomputing it", CacheWarning, stacklevel=3)
@@ -257,6 +394,10 @@ def load_verified(path: Path) -> Any:
     except (OSError, ValueError, KeyError, TypeError) as e:
         warnings.warn(f"cache entry {path.name}: its checksum record is unreadable ({e}): recomputing it",
                       CacheWarning, stacklevel=3)
+        return MISS
+    if key is not None and record.get("key") != key:
+        warnings.warn(f"cache entry {path.name} was made for another key ({record.get('key')!r}, not {key!r}): "
+                      "a copied or renamed file; recomputing it", CacheWarning, stacklevel=3)
         return MISS
     payload = path.read_bytes()
     if hashlib.sha256(payload).hexdigest() != expected:
@@ -287,9 +428,9 @@ def cached_result(spec: Any, compute: Callable[[], Any], *, name: str = "result"
     key = cache_key(spec, parents=parents, code=code)
     path = cache_dir() / f"{check_name(name)}-{key}.pt"
     if not refresh:
-        hit = load_verified(path)
+        hit = load_verified(path, key)
         if hit is not MISS:
             return hit
     result = compute()
-    save_atomic(result, path, meta={"spec": json.loads(canonical_json(spec)), "parents": list(parents)})
+    store(result, path, key=key, meta={"spec": json.loads(canonical_json(spec)), "parents": list(parents)})
     return result

@@ -7,6 +7,7 @@ code fingerprint); its functions are re-exported here (``train.cached_result``, 
 """
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import warnings
@@ -18,7 +19,8 @@ from torch import nn
 
 from . import data, models
 from .cache import (_KEY_ATTR, MISS, STALE_TMP_S, CacheWarning, _tag, cache_dir, cache_key, cached_result, canonical_json,
-                    check_name, code_fingerprint, device, key_of, load_verified, pin_threads, save_atomic, tensor_digest)
+                    check_name, code_fingerprint, device, key_of, load_verified, pin_threads, save_atomic, store,
+                    tensor_digest)
 
 __all__ = ["TrainConfig", "BASELINES", "CacheWarning", "STALE_TMP_S", "device", "pin_threads", "cache_dir",
            "canonical_json", "tensor_digest", "code_fingerprint", "cache_key", "key_of", "baseline_key", "save_atomic",
@@ -58,6 +60,10 @@ BASELINES: dict[str, TrainConfig] = {
 }
 
 
+#: True while :func:`cached_model` builds a model only to learn its key and shape (see there).
+_SKELETON = contextvars.ContextVar("companion_skeleton", default=False)
+
+
 def cached_model(spec: Any, make: Callable[[], nn.Module], train: Callable[[nn.Module], Any] | None = None,
                  *, name: str = "model", refresh: bool = False, parents: Sequence[str] = (),
                  code: Sequence[Callable] = ()) -> nn.Module:
@@ -67,8 +73,18 @@ def cached_model(spec: Any, make: Callable[[], nn.Module], train: Callable[[nn.M
     parent automatically. The key also fingerprints :func:`fit` (the training loop) and ``code``.
     The state dict is stored atomically with its checksum and loaded with ``weights_only=True``;
     the model is returned in eval mode on the CPU, tagged with its key (:func:`key_of`).
+
+    A hit never builds, loads or trains a parent: ``make()`` first runs as a *skeleton* (every
+    nested :func:`cached_model`, :func:`baseline` included, returns its untrained architecture
+    tagged with its real key), which gives the key and a module to load the cached weights into.
+    Only a miss (or a skeleton whose shapes do not fit the entry) runs ``make()`` for real.
     """
-    model = make()
+    skeleton_parent = _SKELETON.get()
+    token = _SKELETON.set(True)
+    try:
+        model = make()
+    finally:
+        _SKELETON.reset(token)
     if not isinstance(model, nn.Module):
         raise TypeError(f"make() must return an nn.Module, got {type(model).__name__}")
     parents = list(parents)
@@ -76,21 +92,29 @@ def cached_model(spec: Any, make: Callable[[], nn.Module], train: Callable[[nn.M
     if inherited is not None and inherited not in parents:
         parents.append(inherited)
     key = cache_key(spec, parents=parents, code=(fit, *code))
+    if skeleton_parent:  # a parent of a model being looked up: its key and shape are all that is needed
+        return _tag(model.eval(), key)
     path = cache_dir() / f"{check_name(name)}-{key}.pt"
     if not refresh:
-        state = load_verified(path)
+        state = load_verified(path, key)
         if state is not MISS:
-            try:
-                model.load_state_dict(state)
-                return _tag(model.eval(), key)
-            except (RuntimeError, KeyError, TypeError, AttributeError) as e:
-                warnings.warn(f"cache entry {path.name} does not fit the model ({type(e).__name__}: {e}): "
-                              "retraining", CacheWarning, stacklevel=2)
-                model = make()
+            for attempt in ("skeleton", "real"):
+                try:
+                    model.load_state_dict(state)
+                    return _tag(model.eval(), key)
+                except (RuntimeError, KeyError, TypeError, AttributeError) as e:
+                    if attempt == "real":
+                        warnings.warn(f"cache entry {path.name} does not fit the model ({type(e).__name__}: {e}): "
+                                      "retraining", CacheWarning, stacklevel=2)
+                    model = make()  # the skeleton's shapes can depend on trained weights (channel pruning)
+        else:
+            model = make()
+    else:
+        model = make()
     if train is not None:
         train(model)
     model = model.cpu().eval()
-    save_atomic(model.state_dict(), path, meta={"spec": json.loads(canonical_json(spec)), "parents": parents})
+    store(model.state_dict(), path, key=key, meta={"spec": json.loads(canonical_json(spec)), "parents": parents})
     return _tag(model, key)
 
 

@@ -165,7 +165,7 @@ def test_state_dict_that_does_not_fit_is_retrained_with_warning(tmp_cache):
     make, fit = _tiny_model_cache(calls)
     train.cached_model({"t": "fit"}, make, fit, name="t")
     path = next(tmp_cache.glob("t-*.pt"))
-    train.save_atomic({"nonsense": torch.zeros(2)}, path)  # valid checksum, wrong content
+    train.save_atomic({"nonsense": torch.zeros(2)}, path, key=path.stem.rsplit("-", 1)[1])  # valid checksum, wrong content
     with pytest.warns(train.CacheWarning, match="does not fit"):
         train.cached_model({"t": "fit"}, make, fit, name="t")
     assert len(calls) == 2
@@ -175,7 +175,8 @@ def test_stale_tmp_files_are_cleaned_fresh_ones_kept(tmp_cache):
     import os
     import time
     tmp_cache.mkdir(parents=True, exist_ok=True)
-    stale, fresh = tmp_cache / "x.pt123.tmp", tmp_cache / "y.pt456.tmp"
+    stale = tmp_cache / f".companion-partial-x-{'a' * 24}.pt123abc.tmp"
+    fresh = tmp_cache / f".companion-partial-y-{'b' * 24}.json456def.tmp"
     stale.write_bytes(b"half")
     fresh.write_bytes(b"half")
     old = time.time() - 2 * train.STALE_TMP_S
