@@ -6,5 +6,6 @@ setup(
     packages=find_packages(include=["companion", "companion.*"]) + ["companion._data"],
     package_dir={"companion._data": "data"},
     package_data={"companion._data": ["*.npz", "*.csv", "SHA256SUMS", "README.md", "layers/*.csv",
-                                      "scalesim/*.csv", "scalesim/README.md"]},
+                                      "scalesim/*.csv", "scalesim/README.md",
+                                      "baselines/*.pt", "baselines/provenance.json"]},
 )

@@ -45,7 +45,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from . import data
+from . import data, models
 
 __all__ = ["CacheWarning", "STALE_TMP_S", "device", "pin_threads", "cache_dir", "canonical_json", "tensor_digest",
            "import_closure", "code_fingerprint", "cache_key", "key_of", "save_atomic", "store", "load_verified", "cached_result"]
@@ -302,6 +302,8 @@ def cache_key(spec: Any, *, parents: Sequence[str] = (), code: Sequence[Callable
         "threads": torch.get_num_threads(),  # float reductions, hence trained weights, depend on it
         "torch": ".".join(torch.__version__.split(".")[:2]),
     }
+    if models.seed_offset():  # COMPANION_SEED: a re-run of the book from other seeds
+        payload["seed_offset"] = models.seed_offset()
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:24]
 
 
@@ -361,6 +363,15 @@ def save_atomic(obj: Any, path: str | os.PathLike, *, meta: dict | None = None, 
 
 
 MISS = object()  #: what :func:`load_verified` returns for a miss
+
+
+def log_miss(path: Path, seconds: float) -> None:
+    """Append ``name<TAB>seconds`` to ``$COMPANION_CACHE_LOG`` (when set) for every computed entry:
+    the profile of a cold run (``tools/chapters.py times --cold`` sums it per chapter)."""
+    log = os.environ.get("COMPANION_CACHE_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"{path.name}\t{seconds:.2f}\n")
 
 
 def store(obj: Any, path: Path, *, key: str, meta: dict) -> bool:
@@ -431,6 +442,8 @@ def cached_result(spec: Any, compute: Callable[[], Any], *, name: str = "result"
         hit = load_verified(path, key)
         if hit is not MISS:
             return hit
+    t0 = time.perf_counter()
     result = compute()
+    log_miss(path, time.perf_counter() - t0)
     store(result, path, key=key, meta={"spec": json.loads(canonical_json(spec)), "parents": list(parents)})
     return result

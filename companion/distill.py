@@ -165,7 +165,7 @@ def build_student(name: str = "lenet5-tiny", seed: int = 0) -> nn.Module:
     cls, kwargs = STUDENTS[name]
     state = torch.random.get_rng_state()
     try:
-        torch.manual_seed(seed)
+        torch.manual_seed(models.run_seed(seed))
         return cls(**kwargs)
     finally:
         torch.random.set_rng_state(state)

@@ -34,7 +34,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from . import train
+from . import models, train
 
 __all__ = ["Recurrence", "RowRNN", "SeqConfig", "SEQ_BASELINE", "build_row_rnn", "seq_baseline",
            "gate_layers", "recurrent_macs", "DEFAULT_SWEEP", "METHOD_KEYWORDS", "compress", "compression_sweep"]
@@ -117,7 +117,7 @@ class RowRNN(nn.Module):
 def build_row_rnn(cell: str = "gru", hidden: int = 64, seed: int = 0) -> RowRNN:
     """A freshly initialised :class:`RowRNN` (``torch.nn.GRU``-style uniform init, seeded)."""
     _check_cell(cell)
-    torch.manual_seed(seed)
+    torch.manual_seed(models.run_seed(seed))
     model = RowRNN(hidden, cell)
     bound = hidden ** -0.5
     with torch.no_grad():  # PyTorch's RNN init: U(−1/√H, 1/√H) for every gate weight and bias

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import json
 import os
+import time
 import warnings
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Iterable, Sequence
@@ -19,13 +20,13 @@ from torch import nn
 
 from . import data, models
 from .cache import (_KEY_ATTR, MISS, STALE_TMP_S, CacheWarning, _tag, cache_dir, cache_key, cached_result, canonical_json,
-                    check_name, code_fingerprint, device, key_of, load_verified, pin_threads, save_atomic, store,
+                    check_name, code_fingerprint, device, key_of, load_verified, log_miss, pin_threads, save_atomic, store,
                     tensor_digest)
 
 __all__ = ["TrainConfig", "BASELINES", "CacheWarning", "STALE_TMP_S", "device", "pin_threads", "cache_dir",
            "canonical_json", "tensor_digest", "code_fingerprint", "cache_key", "key_of", "baseline_key", "save_atomic",
-           "cached_model", "cached_result", "shift_augment", "show_progress", "fit", "train_config", "evaluate",
-           "predict", "baseline", "baseline_config"]
+           "cached_model", "building_skeleton", "prefetch", "cached_result", "shift_augment", "show_progress", "fit", "train_config", "evaluate",
+           "predict", "baseline", "baseline_config", "shipped_baseline", "shipped_fingerprint"]
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -62,6 +63,19 @@ BASELINES: dict[str, TrainConfig] = {
 
 #: True while :func:`cached_model` builds a model only to learn its key and shape (see there).
 _SKELETON = contextvars.ContextVar("companion_skeleton", default=False)
+#: True while :func:`prefetch` asks which calls would miss: a miss raises :class:`_WouldTrain`.
+_PROBE = contextvars.ContextVar("companion_probe", default=False)
+
+
+def building_skeleton() -> bool:
+    """True while :func:`cached_model` runs a ``make()`` only for the key and the shapes of a
+    model whose weights will come from the cache: a slow step that only fills in weights (CP-ALS)
+    may return a correctly shaped module at once."""
+    return _SKELETON.get()
+
+
+class _WouldTrain(Exception):
+    """Raised by :func:`cached_model` under :func:`prefetch`'s probe instead of training."""
 
 
 def cached_model(spec: Any, make: Callable[[], nn.Module], train: Callable[[nn.Module], Any] | None = None,
@@ -98,24 +112,109 @@ def cached_model(spec: Any, make: Callable[[], nn.Module], train: Callable[[nn.M
     if not refresh:
         state = load_verified(path, key)
         if state is not MISS:
-            for attempt in ("skeleton", "real"):
-                try:
-                    model.load_state_dict(state)
-                    return _tag(model.eval(), key)
-                except (RuntimeError, KeyError, TypeError, AttributeError) as e:
-                    if attempt == "real":
-                        warnings.warn(f"cache entry {path.name} does not fit the model ({type(e).__name__}: {e}): "
-                                      "retraining", CacheWarning, stacklevel=2)
-                    model = make()  # the skeleton's shapes can depend on trained weights (channel pruning)
-        else:
-            model = make()
-    else:
-        model = make()
+            try:
+                model.load_state_dict(state)
+                return _tag(model.eval(), key)
+            except (RuntimeError, KeyError, TypeError, AttributeError):
+                model = make()  # the skeleton's shapes can depend on trained weights (channel pruning)
+            try:
+                model.load_state_dict(state)
+                return _tag(model.eval(), key)
+            except (RuntimeError, KeyError, TypeError, AttributeError) as e:
+                warnings.warn(f"cache entry {path.name} does not fit the model ({type(e).__name__}: {e}): "
+                              "retraining", CacheWarning, stacklevel=2)
+    if _PROBE.get():  # prefetch asks whether this call would train: it would
+        raise _WouldTrain(path.name)
+    model = make()
+    t0 = time.perf_counter()
     if train is not None:
         train(model)
+    log_miss(path, time.perf_counter() - t0)
     model = model.cpu().eval()
     store(model.state_dict(), path, key=key, meta={"spec": json.loads(canonical_json(spec)), "parents": parents})
     return _tag(model, key)
+
+
+def _would_train(recipe: Callable[..., Any], kwargs: dict) -> bool:
+    token = _PROBE.set(True)
+    try:
+        recipe(**kwargs)
+        return False
+    except _WouldTrain:
+        return True
+    finally:
+        _PROBE.reset(token)
+
+
+def _prefetch_main() -> None:
+    """Worker of :func:`prefetch` (a fresh ``python`` process): read one pickled job from stdin, run it."""
+    import importlib
+    import pickle
+    import sys
+    threads, module, qualname, kwargs = pickle.loads(sys.stdin.buffer.read())
+    pin_threads(threads)  # the parent's count: the same cache keys
+    recipe = importlib.import_module(module)
+    for part in qualname.split("."):
+        recipe = getattr(recipe, part)
+    recipe(**kwargs)
+
+
+def _run_jobs(jobs: list[bytes], n: int) -> None:
+    """Run each pickled job in its own ``python`` process, ``n`` at a time; raise if one fails."""
+    import subprocess
+    import sys
+    import tempfile
+    cmd = [sys.executable, "-c", "import companion.train as t; t._prefetch_main()"]
+    todo, running, failed = list(enumerate(jobs)), [], []
+    while todo or running:
+        while todo and len(running) < n:
+            i, job = todo.pop(0)
+            err = tempfile.TemporaryFile()
+            p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+            p.stdin.write(job)
+            p.stdin.close()
+            running.append((p, i, err))
+        time.sleep(0.05)
+        for entry in [r for r in running if r[0].poll() is not None]:
+            running.remove(entry)
+            p, i, err = entry
+            if p.returncode != 0:
+                err.seek(0)
+                failed.append(f"job {i}: exit {p.returncode}\n{err.read().decode(errors='replace')[-2000:]}")
+            err.close()
+    if failed:
+        raise RuntimeError("prefetch: a worker failed:\n" + "\n".join(failed))
+
+
+def prefetch(recipe: Callable[..., Any], calls: Sequence[dict], *, threads_per_call: int = 1,
+             workers: int | None = None) -> int:
+    """Train the cache misses among ``recipe(**kwargs)`` for each ``kwargs`` in ``calls`` side by
+    side, in worker processes; returns how many were trained. Call them as usual afterwards: hits.
+
+    For recipes that train on a fixed, small thread count (chapter 2's compact networks train on
+    one thread), so that a 2-core machine trains two at once. Each worker computes exactly what
+    the call would compute in this process (same recipe, seed and thread settings, same cache
+    key), so results are bit-for-bit those of calling them one by one. ``recipe`` must be a
+    module-level function (it is sent to the workers by name); hits are found without training
+    (:func:`cached_model` probes), so a warm run starts no process.
+    """
+    if not callable(recipe) or getattr(recipe, "__qualname__", "").count("<"):
+        raise TypeError(f"recipe must be a module-level function, got {recipe!r}")
+    calls = [dict(c) for c in calls]
+    if isinstance(threads_per_call, bool) or not isinstance(threads_per_call, int) or threads_per_call < 1:
+        raise ValueError(f"threads_per_call must be a positive int, got {threads_per_call!r}")
+    misses = [c for c in calls if _would_train(recipe, c)]
+    n = workers if workers is not None else max(1, (os.cpu_count() or 1) // threads_per_call)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"workers must be a positive int, got {workers!r}")
+    n = min(n, len(misses))
+    if n <= 1:
+        for c in misses:
+            recipe(**c)
+        return len(misses)
+    import pickle
+    _run_jobs([pickle.dumps((torch.get_num_threads(), recipe.__module__, recipe.__qualname__, c)) for c in misses], n)
+    return len(misses)
 
 
 def _as_xy(split_or_data) -> tuple[torch.Tensor, torch.Tensor]:
@@ -161,14 +260,17 @@ def fit(model: nn.Module, *, epochs: int = 10, lr: float = 1e-3, batch_size: int
         train_data: str | tuple = "train", regularizer: Callable[[nn.Module], torch.Tensor] | None = None,
         callbacks: Sequence[Callable[[int, nn.Module], None]] = (), params: Iterable[nn.Parameter] | None = None,
         progress: bool = True, desc: str | None = None,
-        loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> list[dict[str, float]]:
+        loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        channels_last: bool = False) -> list[dict[str, float]]:
     """Train ``model`` in place with cross-entropy (+ ``regularizer(model)``); deterministic for a seed.
 
     ``loss(logits, targets, inputs)`` replaces the cross-entropy (e.g. a distillation loss that
     runs a teacher on ``inputs``).
 
     ``callbacks`` are called as ``cb(step, model)`` after every optimiser step (pruning
-    schedules use this). Returns one ``{"epoch", "loss", "train_acc"}`` dict per epoch.
+    schedules use this). ``channels_last`` trains convolutions in channels-last memory layout
+    (faster for depthwise/grouped convs on the CPU; other rounding, so other bits). Returns one
+    ``{"epoch", "loss", "train_acc"}`` dict per epoch.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
@@ -190,8 +292,14 @@ def fit(model: nn.Module, *, epochs: int = 10, lr: float = 1e-3, batch_size: int
         opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
     else:
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(models.run_seed(seed))
+    torch.manual_seed(models.run_seed(seed))
+    # channels_last: depthwise and grouped convolutions train 1.6-2x faster on the CPU in
+    # channels-last layout (chapter 2's compact networks); the model goes back to the default
+    # layout when training ends, so nothing outside fit() sees the difference.
+    channels_last = bool(channels_last) and any(isinstance(m, nn.Conv2d) for m in model.modules())
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     history, step = [], 0
     from tqdm.auto import tqdm
     bar = tqdm(range(epochs), desc=desc or type(model).__name__, disable=not show_progress(progress), leave=False)
@@ -203,6 +311,8 @@ def fit(model: nn.Module, *, epochs: int = 10, lr: float = 1e-3, batch_size: int
             idx = order[i:i + batch_size]
             xb = shift_augment(x[idx], shift_px, gen) if shift_px else x[idx]
             xb, yb = xb.to(dev), y[idx].to(dev)
+            if channels_last and xb.dim() == 4:
+                xb = xb.contiguous(memory_format=torch.channels_last)
             out = model(xb)
             objective = nn.functional.cross_entropy(out, yb) if loss is None else loss(out, yb, xb)
             if regularizer is not None:
@@ -217,6 +327,8 @@ def fit(model: nn.Module, *, epochs: int = 10, lr: float = 1e-3, batch_size: int
             correct += int((out.argmax(1) == yb).sum())
         history.append({"epoch": epoch + 1, "loss": total_loss / len(x), "train_acc": 100.0 * correct / len(x)})
         bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", acc=f"{history[-1]['train_acc']:.1f}")
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)
     model.eval()
     return history
 
@@ -276,13 +388,69 @@ def baseline_key(name: str, *, seed: int = 0) -> str:
     return cache_key(_baseline_spec(baseline_config(name, seed)), code=(fit,))
 
 
+#: Where the shipped baselines live (``data/baselines``: state dicts made by ``data/make_baselines.py``).
+SHIPPED_DIR = "baselines"
+
+
+def shipped_fingerprint(name: str) -> str:
+    """What a shipped baseline must have been made by: its recipe (spec), the code of the training
+    loop and everything it imports (:func:`code_fingerprint` of :func:`fit`), and the data. Not the
+    machine or thread count: a shipped file is the same bits on every machine."""
+    import hashlib
+    config = baseline_config(name)
+    payload = {"spec": _baseline_spec(config), "code": code_fingerprint(fit),
+               "data": data._manifest().get("mnist_5k.npz")}
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:24]
+
+
+def _shipped_provenance() -> dict:
+    path = data.data_path(f"{SHIPPED_DIR}/provenance.json")
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+_STALE_WARNED: set[str] = set()
+
+
+def shipped_baseline(name: str) -> dict | None:
+    """The state dict of the shipped baseline ``name`` (seed 0), or None if there is none, or it was
+    made by other code than this checkout's (a visible :class:`CacheWarning`: it is then trained)."""
+    entry = _shipped_provenance().get(name)
+    if entry is None:
+        return None
+    if entry.get("fingerprint") != shipped_fingerprint(name):
+        if name not in _STALE_WARNED:
+            _STALE_WARNED.add(name)
+            warnings.warn(f"the shipped baseline {name!r} was made by other code than this checkout's (its recipe, "
+                          "training loop, model or data changed): training it instead; refresh the shipped files "
+                          "with `python data/make_baselines.py`", CacheWarning, stacklevel=3)
+        return None
+    try:
+        path = data.verify(f"{SHIPPED_DIR}/{name}.pt")
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except (data.DataFileError, OSError, RuntimeError) as e:
+        warnings.warn(f"the shipped baseline {name!r} cannot be used ({e}): training it instead",
+                      CacheWarning, stacklevel=3)
+        return None
+
+
 def baseline(name: str, *, seed: int = 0, retrain: bool = False, progress: bool = True) -> nn.Module:
     """The trained baseline ``name`` (``"lenet300"``, ``"lenet5"``, ``"cnn"``), from the cache or by training.
 
     A fresh copy each call (eval mode, CPU, tagged with its cache key): changing it never changes
     the cached weights. ``seed`` selects the initialisation and data order (0: the book's baseline).
+
+    Seed 0 of each baseline ships with the book (``data/baselines``, made by this very recipe with
+    ``data/make_baselines.py``; checksummed, and used only while its :func:`shipped_fingerprint`
+    matches this code): the first run of a chapter trains no baseline, and every machine starts
+    from the same bits. ``retrain=True``, another seed or ``COMPANION_SEED`` train as before.
     """
     config = baseline_config(name, seed)
+    if seed == 0 and not retrain and not models.seed_offset() and not _SKELETON.get():
+        state = shipped_baseline(name)
+        if state is not None:
+            model = models.build(config.model, seed=0)
+            model.load_state_dict(state)
+            return _tag(model.eval(), baseline_key(name))
     return cached_model(_baseline_spec(config), lambda: models.build(config.model, seed=config.seed),
                         lambda m: fit(m, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
                                       optimizer=config.optimizer, weight_decay=config.weight_decay,

@@ -7,6 +7,9 @@ notebook ``notebooks/NN_name.ipynb`` (outputs included) is what is committed and
     python tools/chapters.py run notebooks/src/05_sparsification.py [...]   # execute and write .ipynb
     python tools/chapters.py run --all                                      # every chapter
     python tools/chapters.py check                                          # sources and notebooks agree
+    python tools/chapters.py spread --seeds 1 2 3 4 [paths]                 # measure the seed-to-seed spread
+                                      # (re-execute with COMPANION_SEED=s; seed 0 is the committed notebook;
+                                      # writes notebooks/spread/NN_name.json, which the tests check against)
     python tools/chapters.py times [--cold] [--record]                      # run every chapter, print a time table
                                       # --cold: from an empty model cache (trains everything once)
                                       # --record: save the table to book/run_times.json (cited by the book)
@@ -29,6 +32,7 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 NB_DIR = ROOT / "notebooks"
 SRC_DIR = NB_DIR / "src"
 
@@ -121,6 +125,10 @@ def main(argv=None) -> int:
     r.add_argument("paths", nargs="*")
     r.add_argument("--all", action="store_true")
     sub.add_parser("check")
+    sp = sub.add_parser("spread", help="re-execute chapters under other seeds and record what they show")
+    sp.add_argument("paths", nargs="*")
+    sp.add_argument("--seeds", type=int, nargs="*", default=[1, 2, 3, 4])
+    sp.add_argument("--merge-only", action="store_true", help="only merge the per-seed runs in .build/spread")
     t = sub.add_parser("times")
     t.add_argument("--cold", action="store_true", help="start from an empty model cache (a temporary folder)")
     t.add_argument("--record", action="store_true", help="write the result into book/run_times.json")
@@ -130,6 +138,8 @@ def main(argv=None) -> int:
         os.environ["COMPANION_CACHE"] = tempfile.mkdtemp(prefix="companion-cold-cache-")
     if args.cmd == "check":
         return 1 if check() else 0
+    if args.cmd == "spread":
+        return spread([Path(p).resolve() for p in args.paths] or sources(), args.seeds, args.merge_only)
     paths = sources() if args.cmd == "times" or args.all else [Path(p).resolve() for p in args.paths]
     if not paths:
         ap.error("name notebook sources or --all")
@@ -144,6 +154,77 @@ def main(argv=None) -> int:
         print(f"{'total':40s} {sum(d for _, d in rows):7.1f} s")
     if args.cmd == "times" and args.record:
         record_times("cold" if args.cold else "warm", rows)
+    return 0
+
+
+SPREAD_RUNS = ROOT / ".build" / "spread"
+
+
+def _library_digest(src: Path) -> str:
+    """Digest of the code a record measured: every ``companion`` module (its code, without
+    comments or docstrings, as the cache's fingerprint reads it) and the chapter's code cells."""
+    import hashlib
+    from companion import cache
+    h = hashlib.sha256()
+    for cell in load_source(src).cells:
+        if cell.cell_type == "code":
+            h.update(cell.source.encode())
+    for f in sorted((ROOT / "companion").rglob("*.py")):
+        h.update(f"{f.relative_to(ROOT)} {cache._parse_module(f, f.stat().st_mtime_ns)[0]}".encode())
+    return h.hexdigest()[:16]
+
+
+def spread(paths: list[Path], seeds: list[int], merge_only: bool = False) -> int:
+    """Re-execute each chapter with ``COMPANION_SEED=s`` for every seed (not written over the
+    committed notebook), keep what each run shows in ``.build/spread/``, and merge those runs with
+    the committed notebook (seed 0) into ``notebooks/spread/NN_name.json`` (tools/noise.py)."""
+    import datetime
+    import noise
+    if any(s < 1 for s in seeds):
+        raise SystemExit("--seeds are the extra seeds (>= 1); seed 0 is the committed notebook")
+    SPREAD_RUNS.mkdir(parents=True, exist_ok=True)
+    for src in paths:
+        if src.suffix == ".ipynb":
+            src = SRC_DIR / (src.stem + ".py")
+        digest = _library_digest(src)
+        if not merge_only:
+            for s in seeds:
+                os.environ["COMPANION_SEED"] = str(s)
+                runs: list = []
+                try:
+                    dt = execute(src, write=False, executed=runs)
+                finally:
+                    os.environ.pop("COMPANION_SEED", None)
+                snap = noise.snapshot(runs[0].cells)
+                snap.update(seed=s, library=digest, threads=os.environ.get("COMPANION_THREADS"))
+                (SPREAD_RUNS / f"{src.stem}-seed{s}.json").write_text(json.dumps(snap, indent=1, sort_keys=True))
+                print(f"{src.stem:40s} seed {s}: {dt:7.1f} s", flush=True)
+        committed = nbformat.read(target(src), as_version=4)
+        snaps = {0: noise.snapshot(committed.cells)}
+        for s in seeds:
+            run = SPREAD_RUNS / f"{src.stem}-seed{s}.json"
+            if not run.is_file():
+                print(f"{src.stem}: no run for seed {s} in {SPREAD_RUNS}", file=sys.stderr)
+                return 1
+            snap = json.loads(run.read_text())
+            if snap.get("library") != digest:
+                print(f"{src.stem}: the seed-{s} run measured other code (library {snap.get('library')}, now {digest}): "
+                      "run it again", file=sys.stderr)
+                return 1
+            snaps[s] = snap
+        record = noise.merge(snaps)
+        record.update(notebook=src.stem, library=digest, measured=datetime.date.today().isoformat(),
+                      threads={str(s): snaps[s].get("threads") for s in seeds},
+                      command="python tools/chapters.py spread --seeds " + " ".join(map(str, seeds)),
+                      rule="tools/noise.py: exact where no seed moved, else the "
+                           f"{100 * noise.CONFIDENCE:g} % prediction interval over the seeds")
+        noise.RECORD_DIR.mkdir(parents=True, exist_ok=True)
+        noise.record_path(src.stem).write_text(json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+        problems = noise.check_notebook(committed.cells, record)
+        print(f"{src.stem}: recorded {len(record['glue'])} glued values and {len(record['cells'])} tagged cells over "
+              f"seeds {record['seeds']}; {len(problems)} problem(s)", flush=True)
+        for p in problems:
+            print("   ", p)
     return 0
 
 

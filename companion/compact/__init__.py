@@ -45,7 +45,7 @@ from .nas import ArchSpace, Candidate, arch_proxy_score, mutate, pareto_front, r
     search_architectures
 from .networks import ARCH_CODE, BLOCK_TYPES, MNIST_VARIANTS, TRAIN_THREADS, ArchConfig, CompactCNN, arch_cost, \
     build_compact
-from .recipes import train_compact
+from .recipes import prefetch_compact, train_compact
 # The one timer, re-exported (the same object, not a second one) for chapter 2's notebook;
 # new code calls companion.metrics.latency_ms.
 from ..metrics import latency_ms  # noqa: E402
@@ -61,7 +61,7 @@ __all__ = [
     "channel_shuffle", "channel_unshuffle", "ChannelShuffle", "Bottleneck", "Fire",
     "DepthwiseSeparable", "InvertedResidual", "ShuffleUnit",
     # compact MNIST networks
-    "BLOCK_TYPES", "ArchConfig", "CompactCNN", "build_compact", "arch_cost", "train_compact", "ARCH_CODE",
+    "BLOCK_TYPES", "ArchConfig", "CompactCNN", "build_compact", "arch_cost", "train_compact", "prefetch_compact", "ARCH_CODE",
     # search
     "ArchSpace", "Candidate", "sample_arch", "mutate", "search_architectures", "pareto_front",
     # practice

@@ -8,6 +8,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .. import models
 from ._common import divisible, nonneg_int, pos_float, pos_int
 from .blocks import ChannelShuffle, DepthwiseSeparable, Fire, InvertedResidual, ShuffleUnit, _conv_bn_relu, channel_shuffle
 from .costs import Cost, _conv_bn, _shuffle_mid, conv_cost, make_divisible
@@ -137,7 +138,7 @@ def build_compact(config: ArchConfig, seed: int = 0) -> CompactCNN:
     nonneg_int("seed", seed)
     state = torch.random.get_rng_state()
     try:
-        torch.manual_seed(seed)
+        torch.manual_seed(models.run_seed(seed))
         return CompactCNN(config)
     finally:
         torch.random.set_rng_state(state)

@@ -20,7 +20,8 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from .. import checks, reparam
+from .. import checks, models, reparam
+from ..train import building_skeleton
 from ._common import check_rank, check_ratio
 from .cp import cp_conv, cp_conv_macs, cp_max_rank, cp_rank_for_compression, cp_reconstruct
 from .svd import choose_svd_rank, truncated_svd
@@ -126,6 +127,9 @@ class CPConv2d(nn.Module):
     def from_conv(cls, conv: nn.Conv2d, rank: int, *, name: str = "conv", **kw) -> "CPConv2d":
         """Factorize a trained ``conv`` (``name`` is used in error messages); ``kw`` go to :func:`cp_conv`."""
         _check_plain_conv(conv, name)
+        if building_skeleton():  # only the shape is wanted (a cache hit's weights replace these): skip CP-ALS
+            return cls(conv.in_channels, conv.out_channels, conv.kernel_size, rank, conv.stride, conv.padding,
+                       conv.bias is not None)
         factors = cp_conv(conv.weight.detach(), rank, **kw)
         return cls.from_factors(factors, conv.stride, conv.padding,
                                 conv.bias.detach() if conv.bias is not None else None)
@@ -210,7 +214,7 @@ class TTLinear(nn.Module):
         self.in_modes, self.out_modes = _check_modes(in_modes, out_modes)
         self.ranks = _check_tt_ranks(ranks, self.in_modes, self.out_modes)
         self.in_features, self.out_features = math.prod(self.in_modes), math.prod(self.out_modes)
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator().manual_seed(models.run_seed(seed))
         d = len(self.in_modes)
         # Var(W_ij) = Π_k Var(g)·r_k  (products of d independent cores summed over the ranks);
         # choose Var(g) so Var(W_ij) = 1 / (3·in) as for nn.Linear's default init.
