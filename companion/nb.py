@@ -55,8 +55,14 @@ def runtime_s() -> float:
     return time.perf_counter() - _T0[0]
 
 
-def glue(name: str, value, display: bool = False) -> None:
-    """``myst_nb.glue`` (the website cites the value with ``{glue:text}`name```)."""
+def glue(name: str, value, display: bool = False, *, measured: bool = False) -> None:
+    """``myst_nb.glue`` (the website cites the value with ``{glue:text}`name```).
+
+    ``measured=True`` declares a measurement of *this machine* (a timing, a speed-up, the torch
+    version, whether a CPU kernel exists): the notebook tests never compare it with the committed
+    value. Everything else glued is a result, checked on re-execution: exactly if it is
+    deterministic, within the noise of its seeds if it is trained (``tools/noise.py``).
+    """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"glue name must be an identifier, got {name!r}")
     GLUED[name] = value
@@ -66,4 +72,14 @@ def glue(name: str, value, display: bool = False) -> None:
         if display:
             print(f"{name} = {value!r}")
         return
-    _glue(name, value, display=display)
+    if not measured:
+        _glue(name, value, display=display)
+        return
+    # myst_nb.glue's own output (a display_data with a scrapbook record), marked as a measurement
+    import IPython
+    from myst_nb.ext.glue import GLUE_PREFIX
+    mimebundle, metadata = IPython.core.formatters.format_display_data(value)
+    prefix = "" if display else GLUE_PREFIX
+    metadata["scrapbook"] = dict(name=name, mime_prefix=prefix)
+    metadata["companion"] = {"measured": True}
+    IPython.display.display({prefix + k: v for k, v in mimebundle.items()}, raw=True, metadata=metadata)

@@ -122,3 +122,24 @@ def test_committed_notebook_is_within_the_noise_of_its_record(path):
     cells = json.loads(path.read_text())["cells"]
     problems = noise.check_notebook(cells, noise.load_record(path.stem))
     assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems[:20])
+
+
+def test_measured_glue_is_myst_nbs_record_marked_and_never_compared():
+    """nb.glue(..., measured=True) emits what myst_nb.glue emits (the book reads it), plus the mark."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from companion import nb
+    shell = InteractiveShell.instance()
+    seen = []
+    shell.display_pub.publish = lambda data, metadata=None, **kw: seen.append((data, metadata))
+    try:
+        nb.glue("x_ms", 1.5, measured=True)
+        from myst_nb import glue
+        glue("y", 1.5, display=False)
+    finally:
+        InteractiveShell.clear_instance()
+    (mine, mine_meta), (theirs, theirs_meta) = seen
+    assert set(mine) == set(theirs) and mine_meta["scrapbook"]["mime_prefix"] == theirs_meta["scrapbook"]["mime_prefix"]
+    out = {"output_type": "display_data", "data": mine, "metadata": mine_meta}
+    assert noise.is_measured(out) and noise.glue_of(out) == ("x_ms", "1.5")
+    cells = [{"cell_type": "code", "source": "t", "metadata": {}, "outputs": [out]}]
+    assert noise.snapshot(cells)["glue"] == {}  # not recorded, so never compared

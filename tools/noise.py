@@ -13,6 +13,8 @@ therefore separates two kinds of checked output (cell tags):
 
 Every glued value (what the prose cites) is checked the same way: equal to its value in every
 seed if it never moved between seeds (deterministic), else inside the prediction interval.
+A glued *measurement of this machine* (a timing, a speed-up, the torch version:
+``nb.glue(..., measured=True)``) is never compared.
 
 The record ``notebooks/spread/NN_name.json`` holds, for each seed, every glued value and the
 text of every tagged cell. It is *measured*, never typed: ``python tools/chapters.py spread``
@@ -69,6 +71,11 @@ def sanitize(text: str) -> str:
 
 # --- what a cell shows -----------------------------------------------------------------------
 
+def is_measured(output: dict) -> bool:
+    """A glued *measurement of this machine* (``nb.glue(..., measured=True)``): never compared."""
+    return bool(output.get("metadata", {}).get("companion", {}).get("measured"))
+
+
 def glue_of(output: dict) -> tuple[str, str] | None:
     """``(name, text)`` if ``output`` is a glued value (myst-nb's scrapbook record), else None."""
     name = output.get("metadata", {}).get("scrapbook", {}).get("name")
@@ -119,7 +126,7 @@ def snapshot(cells: Sequence[dict]) -> dict:
     for key, c in zip(keys, code):
         for o in c.get("outputs", []):
             g = glue_of(o)
-            if g:
+            if g and not is_measured(o):
                 glue[g[0]] = g[1]
         text = cell_text(c.get("outputs", []))
         if text or EXACT_TAG in tags(c) or NOISE_TAG in tags(c):  # every cell with text: tags may change later

@@ -122,4 +122,4 @@ check("ch0.digit_bytes", answer)
 # {cite:p}`deng2020model` and the primary papers each chapter names.
 
 # %% tags=["nbval-ignore-output"]
-nb.glue("ch0_runtime_s", nb.runtime_s())
+nb.glue("ch0_runtime_s", nb.runtime_s(), measured=True)

@@ -284,8 +284,8 @@ for n in baselines:
 nb.glue("ch1_mac_ratio_cnn_lenet300", macs["cnn"] / macs["lenet300"])
 for b in (1, 64):
     r = timing[b].ratio("cnn", "lenet300")
-    nb.glue(f"ch1_time_ratio_cnn_lenet300_b{b}", r.mid)
-    nb.glue(f"ch1_time_ratio_cnn_lenet300_b{b}_range", r.text(".1f", "x"))
+    nb.glue(f"ch1_time_ratio_cnn_lenet300_b{b}", r.mid, measured=True)
+    nb.glue(f"ch1_time_ratio_cnn_lenet300_b{b}_range", r.text(".1f", "x"), measured=True)
 
 # %% [markdown]
 # The small CNN performs {glue:text}`ch1_mac_ratio_cnn_lenet300:.0f`x the MACs of
@@ -371,4 +371,4 @@ print(f"DRAM share at 8 bits {answer_3:.1%}, at 4 bits {e4['DRAM'] / sum(e4.valu
 # {cite:p}`horowitz2014computing`; Eyeriss {cite:p}`chen2016eyeriss`.
 
 # %% tags=["nbval-ignore-output"]
-nb.glue("ch1_runtime_s", nb.runtime_s())
+nb.glue("ch1_runtime_s", nb.runtime_s(), measured=True)

@@ -718,10 +718,10 @@ print(speed.round(3).to_string(index=False))
 acc_int8 = train.evaluate(Q.dynamic_int8(base["lenet300"]))
 print(f"lenet300 int8 dynamic accuracy {acc_int8:.1f} % (float32 {base_acc['lenet300']:.1f} %)")
 for _, r in speed.iterrows():
-    nb.glue(f"int8_speedup_{r['model']}_b{r['batch']}", float(r["speed-up"]))
-    nb.glue(f"int8_speedup_{r['model']}_b{r['batch']}_range", r["range"])
-nb.glue("ch4_torch_version", torch.__version__.split("+")[0])
-nb.glue("ch4_int4_cpu_kernel", "has" if hasattr(torch.ops.aten, "_weight_int4pack_mm_for_cpu") else "does not have")
+    nb.glue(f"int8_speedup_{r['model']}_b{r['batch']}", float(r["speed-up"]), measured=True)
+    nb.glue(f"int8_speedup_{r['model']}_b{r['batch']}_range", r["range"], measured=True)
+nb.glue("ch4_torch_version", torch.__version__.split("+")[0], measured=True)
+nb.glue("ch4_int4_cpu_kernel", "has" if hasattr(torch.ops.aten, "_weight_int4pack_mm_for_cpu") else "does not have", measured=True)
 
 # %% [markdown]
 # On the machine that built this page, int8 ran LeNet-300-100 at
@@ -851,4 +851,4 @@ print(f"with per-channel scales: {Q.quantized_size_bits(base['lenet5'], bits) / 
 # {cite:p}`han2016deep`, continued in chapter 6.
 
 # %% tags=["nbval-ignore-output"]
-nb.glue("ch4_runtime_s", nb.runtime_s())
+nb.glue("ch4_runtime_s", nb.runtime_s(), measured=True)

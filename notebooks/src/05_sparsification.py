@@ -544,12 +544,12 @@ timing = sp.time_sparse_linear(300, 784, [0.0, 0.5, 0.9, 0.95, 0.99], (1, 64), r
 timing["sparsity"] = (100 * timing["sparsity"]).round(0).astype(int).astype(str) + " %"
 print(timing.set_index(["sparsity", "batch"]).round(2).to_string())
 at95 = timing[(timing["sparsity"] == "95 %")].set_index("batch")["speedup"]
-nb.glue("ch5_csr_speedup_95_b1", float(at95[1]))
-nb.glue("ch5_csr_speedup_95_b64", float(at95[64]))
-nb.glue("ch5_csr_speedup_50_b64", float(timing[(timing["sparsity"] == "50 %")].set_index("batch")["speedup"][64]))
+nb.glue("ch5_csr_speedup_95_b1", float(at95[1]), measured=True)
+nb.glue("ch5_csr_speedup_95_b64", float(at95[64]), measured=True)
+nb.glue("ch5_csr_speedup_50_b64", float(timing[(timing["sparsity"] == "50 %")].set_index("batch")["speedup"][64]), measured=True)
 for pct, b in (("95 %", 1), ("95 %", 64), ("50 %", 64)):
     r = timing[(timing["sparsity"] == pct) & (timing["batch"] == b)].iloc[0]
-    nb.glue(f"ch5_csr_speedup_{pct[:2]}_b{b}_range", f"{r['speedup_min']:.2f}–{r['speedup_max']:.2f}x")
+    nb.glue(f"ch5_csr_speedup_{pct[:2]}_b{b}_range", f"{r['speedup_min']:.2f}–{r['speedup_max']:.2f}x", measured=True)
 
 # %% tags=["nbval-ignore-output"]
 nets = {"dense LeNet-5": base5, f"unstructured {headline['lenet5']['ratio']:.0f}x (dense kernel)": pruned["lenet5"],
@@ -561,8 +561,8 @@ speed = pd.DataFrame([{"model": label, "MACs": metrics.measure_macs(m),
                       for label, m in nets.items()]).set_index("model")
 print(speed.round(2).to_string())
 struct50 = times[64].ratio("dense LeNet-5", "50 % channels removed")
-nb.glue("ch5_struct50_speedup_b64", struct50.mid)
-nb.glue("ch5_struct50_speedup_b64_range", struct50.text(".1f", "x"))
+nb.glue("ch5_struct50_speedup_b64", struct50.mid, measured=True)
+nb.glue("ch5_struct50_speedup_b64_range", struct50.text(".1f", "x"), measured=True)
 nb.glue("ch5_struct50_mac_ratio", float(speed["MACs"].iloc[0] / speed["MACs"].iloc[2]))
 
 # %% [markdown]
@@ -716,4 +716,4 @@ print(f"all layers at once: validation {train.evaluate(together, 'val'):.1f} % v
 # {cite:p}`blalock2020state`.
 
 # %% tags=["nbval-ignore-output"]
-nb.glue("ch5_runtime_s", nb.runtime_s())
+nb.glue("ch5_runtime_s", nb.runtime_s(), measured=True)

@@ -593,8 +593,8 @@ print(f"one explorer frame incl. drawing: median {np.median(frame_ms):.0f} ms wa
       f"(rendered once per frame when the explorer cell runs; wall time grows with the machine's load)")
 print("hardware explorer:", widgets.timing_summary(hw))
 print("compression explorer:", widgets.timing_summary(cx))
-nb.glue("ch7_resnet50_eval_ms", eval_ms)
-nb.glue("ch7_frame_ms", float(np.median(frame_ms)))
+nb.glue("ch7_resnet50_eval_ms", eval_ms, measured=True)
+nb.glue("ch7_frame_ms", float(np.median(frame_ms)), measured=True)
 
 # %% [markdown]
 # And the dense-array row of the table above is what a CPU does with a pruned model. PyTorch's
@@ -606,8 +606,8 @@ xb = x_test[:256]
 t_dense, t_pruned = (metrics.time_call_ms(lambda: lenets["lenet300"][k](xb), repeats=50, stat="median")
                      for k in ("base", "comp"))
 print(f"LeNet-300, batch 256 on the CPU: dense {t_dense:.2f} ms, pruned to 8-26 % (stored dense) {t_pruned:.2f} ms")
-nb.glue("ch7_cpu_dense_ms", t_dense)
-nb.glue("ch7_cpu_pruned_ms", t_pruned)
+nb.glue("ch7_cpu_dense_ms", t_dense, measured=True)
+nb.glue("ch7_cpu_pruned_ms", t_pruned, measured=True)
 
 # %% [markdown]
 # ## Beside the literature
@@ -723,4 +723,4 @@ print(f"the model agrees: {evaluate_layer(arch, Gemm(M=1, K=1024, N=1024)).cycle
 # {cite:p}`sharma2018bitfusion`, TIE {cite:p}`deng2019tie`; the TPU {cite:p}`jouppi2017tpu`.
 
 # %% tags=["nbval-ignore-output"]
-nb.glue("ch7_runtime_s", nb.runtime_s())
+nb.glue("ch7_runtime_s", nb.runtime_s(), measured=True)

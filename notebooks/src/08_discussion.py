@@ -520,15 +520,15 @@ print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
 with pd.option_context("display.width", 160):
     print(bench_df.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
 csr = bench_df[bench_df.experiment.str.startswith("sparse")]
-nb.glue("ch8_csr_best_speedup", float(csr.speedup.max()))
-nb.glue("ch8_csr_best_speedup_range", csr.loc[csr.speedup.idxmax(), "speedup_range"])
+nb.glue("ch8_csr_best_speedup", float(csr.speedup.max()), measured=True)
+nb.glue("ch8_csr_best_speedup_range", csr.loc[csr.speedup.idxmax(), "speedup_range"], measured=True)
 nb.glue("ch8_csr_ideal_at_99", float(csr.ideal.max()))
-nb.glue("ch8_int8_speedup", float(bench_df[bench_df.experiment.str.startswith("int8")].speedup.iloc[0]))
-nb.glue("ch8_int8_speedup_range", bench_df[bench_df.experiment.str.startswith("int8")].speedup_range.iloc[0])
+nb.glue("ch8_int8_speedup", float(bench_df[bench_df.experiment.str.startswith("int8")].speedup.iloc[0]), measured=True)
+nb.glue("ch8_int8_speedup_range", bench_df[bench_df.experiment.str.startswith("int8")].speedup_range.iloc[0], measured=True)
 for key, prefix in [("lowrank", "low-rank"), ("dw", "depthwise"), ("struct", "structured")]:
     row = bench_df[bench_df.experiment.str.startswith(prefix)].iloc[-1]  # the most compressed setting
-    nb.glue(f"ch8_{key}_speedup", float(row.speedup))
-    nb.glue(f"ch8_{key}_speedup_range", row.speedup_range)
+    nb.glue(f"ch8_{key}_speedup", float(row.speedup), measured=True)
+    nb.glue(f"ch8_{key}_speedup_range", row.speedup_range, measured=True)
     nb.glue(f"ch8_{key}_ideal", float(row.ideal))
 
 # %% mystnb={"figure": {"caption": "What the compressions of chapters 2 to 5 buy on this CPU: the ideal speed-up (from the MACs, or the bits for int8) next to the measured wall-clock speed-up over the dense float32 version, one pair of bars per benchmark setting, on a log scale; the black vertical line marks no speed-up.", "name": "fig-ch8-cpu-speedups"}, "image": {"alt": "Horizontal grouped bar chart on a log scale, one pair of bars per benchmark and setting, comparing the ideal speed-up with the measured one; the measured bars mostly fall well short of the ideal ones, and bars left of the vertical line are slow-downs."}}
@@ -670,4 +670,4 @@ check("ch8.beat_uniform", answer_4)
 # recurrent translation models {cite:p}`see2016compression`.
 
 # %% tags=["nbval-ignore-output"]
-nb.glue("ch8_runtime_s", nb.runtime_s())
+nb.glue("ch8_runtime_s", nb.runtime_s(), measured=True)
