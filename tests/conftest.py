@@ -76,51 +76,7 @@ def browser():
         b.close()
 
 
-# --- notebooks: glued values and trained results within the noise (tools/noise.py) -----------
-
-def _nbval_cell(item) -> bool:
-    return type(item).__name__ == "IPyNbCell" and hasattr(item, "cell")
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item):
-    """After nbval ran a cell: every glued value, and a cell tagged ``check-within-noise``, must
-    agree with the chapter's seed-spread record (exact where it never moved between seeds,
-    inside the 99.9 % prediction interval where it did). nbval itself compares only the
-    ``nbval-check-output`` cells, exactly."""
-    result = yield
-    if not _nbval_cell(item) or item.test_outputs is None:
-        return result
-    sys.path.insert(0, str(ROOT / "tools"))
-    import noise
-    stem = Path(str(item.fspath)).stem
-    record = noise.load_record(stem)
-    outputs = list(item.test_outputs)
-    problems = []
-    for o in outputs:
-        g = noise.glue_of(o)
-        if g is None or noise.is_measured(o):  # a timing or another fact of this machine
-            continue
-        seeds = (record or {}).get("glue", {}).get(g[0])
-        if seeds is None or any(s is None for s in seeds):
-            problems.append(f"glue {g[0]} = {g[1]}: the seed-spread record notebooks/spread/{stem}.json has no "
-                            "value for it (run `python tools/chapters.py spread`)")
-            continue
-        why = noise.within_noise(g[1], seeds, printed=False)
-        if why:
-            problems.append(f"glue {g[0]}: {why}")
-    if noise.NOISE_TAG in item.cell.get("metadata", {}).get("tags", []):
-        nb_cells = [c for c in item.parent.nb.cells if c.cell_type == "code"]
-        keys = noise.cell_keys([c.source for c in nb_cells])
-        key = next(k for k, c in zip(keys, nb_cells) if c is item.cell)
-        seeds = (record or {}).get("cells", {}).get(key)
-        if seeds is None or any(s is None for s in seeds):
-            problems.append(f"this {noise.NOISE_TAG} cell is not in notebooks/spread/{stem}.json")
-        else:
-            why = noise.within_noise(noise.cell_text(outputs), seeds, printed=True)
-            if why:
-                problems.append(f"trained result {why}")
-    if problems:
-        pytest.fail(f"{stem}, cell {getattr(item, 'cell_num', '?')}: not within the noise of its seeds:\n  "
-                    + "\n  ".join(problems), pytrace=False)
-    return result
+# Notebooks: every glued value and every check-within-noise cell is compared with its chapter's
+# seed-spread record (tools/noise_plugin.py; nbval compares the exact cells itself).
+sys.path.insert(0, str(ROOT / "tools"))
+pytest_plugins = ["noise_plugin"]

@@ -143,3 +143,45 @@ def test_measured_glue_is_myst_nbs_record_marked_and_never_compared():
     assert noise.is_measured(out) and noise.glue_of(out) == ("x_ms", "1.5")
     cells = [{"cell_type": "code", "source": "t", "metadata": {}, "outputs": [out]}]
     assert noise.snapshot(cells)["glue"] == {}  # not recorded, so never compared
+
+
+# --- end to end: pytest --nbval-lax with the plugin fails a planted contradiction ---------------
+
+def _run_planted(tmp_path, value: str, tag: str | None = None, printed: str | None = None):
+    import nbformat
+    import os
+    import subprocess
+    cells = [nbformat.v4.new_code_cell(f"from companion import nb\nnb.glue('acc', {value})")]
+    if printed is not None:
+        cells.append(nbformat.v4.new_code_cell(f"print('accuracy {printed} %')", metadata={"tags": [tag]}))
+    book = nbformat.v4.new_notebook(cells=cells)
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "zz_planted.ipynb"
+    nbformat.write(book, path)
+    spread = tmp_path / "spread"
+    spread.mkdir(exist_ok=True)
+    keys = noise.cell_keys([c.source for c in cells])
+    record = {"seeds": list(range(5)), "glue": {"acc": SEED_ACC},
+              "cells": {keys[-1]: [f"accuracy {a} %\n" for a in SEED_ACC]} if printed is not None else {}}
+    (spread / "zz_planted.json").write_text(json.dumps(record))
+    env = dict(os.environ, COMPANION_SPREAD_DIR=str(spread),
+               PYTHONPATH=os.pathsep.join([str(ROOT / "tools"), str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "noise_plugin",
+                           "--nbval-lax", "--nbval-current-env", str(path)], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=300)
+
+
+@pytest.mark.notebook
+def test_a_planted_contradicting_glue_fails_the_notebook_run(tmp_path):
+    ok = _run_planted(tmp_path, "97.25")
+    assert ok.returncode == 0, ok.stdout[-2000:]
+    bad = _run_planted(tmp_path, "91.0")
+    assert bad.returncode != 0 and "glue acc" in bad.stdout and "prediction interval" in bad.stdout, bad.stdout[-2000:]
+
+
+@pytest.mark.notebook
+def test_a_planted_trained_print_outside_its_noise_fails(tmp_path):
+    ok = _run_planted(tmp_path, "97.2", noise.NOISE_TAG, "97.1")
+    assert ok.returncode == 0, ok.stdout[-2000:]
+    bad = _run_planted(tmp_path, "97.2", noise.NOISE_TAG, "93.0")
+    assert bad.returncode != 0 and "trained result" in bad.stdout, bad.stdout[-2000:]

@@ -28,7 +28,7 @@ from __future__ import annotations
 import configparser
 import hashlib
 import json
-import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from companion import stats  # noqa: E402
 
-RECORD_DIR = ROOT / "notebooks" / "spread"
+RECORD_DIR = Path(os.environ.get("COMPANION_SPREAD_DIR") or ROOT / "notebooks" / "spread")
 SANITIZE_CFG = ROOT / "tests" / "nbval_sanitize.cfg"
 EXACT_TAG, NOISE_TAG = "nbval-check-output", "check-within-noise"
 CONFIDENCE = 0.999  #: of each prediction interval
@@ -255,3 +255,23 @@ def check_notebook(cells: Sequence[dict], record: dict | None) -> list[str]:
             if why:
                 problems.append(f"{where}: {why}")
     return problems
+
+
+def unstable(record: dict) -> list[tuple[str, str, list[float]]]:
+    """Glued numbers that are not findings at face value: ``(name, why, values per seed)`` for
+    each whose sign flips between seeds, or whose seeds span more than half its mean."""
+    out = []
+    for name, texts in sorted(record.get("glue", {}).items()):
+        if not texts or any(t is None for t in texts):
+            continue
+        parsed = [split_numbers(t) for t in texts]
+        if len({shape for shape, _ in parsed}) != 1 or [len(n) for _, n in parsed] != [1] * len(parsed):
+            continue
+        values = [_number(n[0]) for _, n in parsed]
+        lo, hi = min(values), max(values)
+        mean = sum(values) / len(values)
+        if lo < 0 < hi:
+            out.append((name, "sign flips between seeds", values))
+        elif hi > lo and (hi - lo) > 0.5 * abs(mean):
+            out.append((name, "seeds span more than half its mean", values))
+    return out
