@@ -94,7 +94,7 @@ def run_time_substitutions(record: dict) -> dict[str, str]:
     """MyST substitutions (``{{ cold_book_min }}`` …) from a run-time record written by
     ``tools/chapters.py times [--cold] --record``: the pages cite measured times, never typed ones."""
     out = {}
-    for kind in ("warm", "cold"):
+    for kind in ("warm", "cold", "cold_each"):
         r = record.get(kind)
         if not r:
             out.update({f"{kind}_book_min": "(not measured yet)", f"{kind}_chapter_max_s": "(not measured yet)",

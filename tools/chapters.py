@@ -128,6 +128,8 @@ def main(argv=None) -> int:
     r = sub.add_parser("run")
     r.add_argument("paths", nargs="*")
     r.add_argument("--all", action="store_true")
+    r.add_argument("--record", action="store_true", help="with --all: record the run times (warm, or cold with --cold)")
+    r.add_argument("--cold", action="store_true", help="start from an empty model cache (a temporary folder, printed)")
     sub.add_parser("check")
     sp = sub.add_parser("spread", help="re-execute chapters under other seeds and record what they show")
     sp.add_argument("paths", nargs="*")
@@ -141,9 +143,10 @@ def main(argv=None) -> int:
     t.add_argument("--each", action="store_true",
                    help="with --cold: every chapter from its own empty cache (a student who opens it first)")
     args = ap.parse_args(argv)
-    if args.cmd == "times" and args.cold:
+    if args.cmd in ("times", "run") and args.cold:
         import tempfile
         os.environ["COMPANION_CACHE"] = tempfile.mkdtemp(prefix="companion-cold-cache-")
+        print(f"cold cache: {os.environ['COMPANION_CACHE']}", flush=True)
     if args.cmd == "check":
         return 1 if check() else 0
     if args.cmd == "retag":
@@ -157,7 +160,7 @@ def main(argv=None) -> int:
     for p in paths:
         if p.suffix == ".ipynb":
             p = SRC_DIR / (p.stem + ".py")
-        if args.cmd == "times" and args.cold and args.each:
+        if args.cmd == "times" and args.cold and getattr(args, "each", False):
             import tempfile
             os.environ["COMPANION_CACHE"] = tempfile.mkdtemp(prefix="companion-cold-cache-")
         dt = execute(p, write=args.cmd != "times")
@@ -165,6 +168,9 @@ def main(argv=None) -> int:
         print(f"{p.stem:40s} {dt:7.1f} s", flush=True)
     if len(rows) > 1:
         print(f"{'total':40s} {sum(d for _, d in rows):7.1f} s")
+    if args.cmd == "run" and args.all and args.record:
+        record_times("cold" if args.cold else "warm", rows,
+                     command=f"python tools/chapters.py run --all{' --cold' if args.cold else ''} --record")
     if args.cmd == "times" and args.record:
         record_times(("cold_each" if args.each else "cold") if args.cold else "warm", rows)
     return 0
@@ -263,13 +269,29 @@ def retag(paths: list[Path]) -> int:
                 print(f"{src.stem}: {cell.source.strip().splitlines()[0][:70]!r} -> {noise.NOISE_TAG}")
         if changed:
             jupytext.write(nb, src, fmt="py:percent")
+            _retag_executed(target(src), record)
     return 0
+
+
+def _retag_executed(path: Path, record: dict) -> None:
+    """The same retagging in the executed notebook (outputs kept: no re-execution needed)."""
+    import noise
+    if not path.is_file():
+        return
+    book = nbformat.read(path, as_version=4)
+    code = [c for c in book.cells if c.cell_type == "code"]
+    for key, cell in zip(noise.cell_keys([c.source for c in code]), code):
+        tags = cell.metadata.get("tags", [])
+        seeds = record["cells"].get(key)
+        if noise.EXACT_TAG in tags and seeds and noise.moved([t for t in seeds if t is not None]):
+            cell.metadata["tags"] = [noise.NOISE_TAG if t == noise.EXACT_TAG else t for t in tags]
+    nbformat.write(book, path)
 
 
 RUN_TIMES = ROOT / "book" / "run_times.json"
 
 
-def record_times(kind: str, rows: list[tuple[str, float]]) -> None:
+def record_times(kind: str, rows: list[tuple[str, float]], command: str | None = None) -> None:
     """Save a measured time table into book/run_times.json (``kind``: "warm"; "cold", the whole book
     from one empty cache; "cold_each", every chapter from its own empty cache)."""
     import datetime
@@ -278,8 +300,8 @@ def record_times(kind: str, rows: list[tuple[str, float]]) -> None:
     data[kind] = {"chapters_s": {name: round(dt, 1) for name, dt in rows}, "total_s": round(sum(d for _, d in rows), 1),
                   "measured": datetime.date.today().isoformat(), "cpu_cores": os.cpu_count(),
                   "torch_threads": int(os.environ.get("COMPANION_THREADS", "0") or 0) or None,
-                  "machine": platform.machine(), "command": "python tools/chapters.py times" + {"warm": "", "cold": " --cold", "cold_each": " --cold --each"}[kind]
-                  + " --record"}
+                  "machine": platform.machine(), "command": command or "python tools/chapters.py times"
+                  + {"warm": "", "cold": " --cold", "cold_each": " --cold --each"}[kind] + " --record"}
     RUN_TIMES.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     print(f"recorded in {RUN_TIMES.relative_to(ROOT)}")
 
