@@ -116,7 +116,7 @@ def test_too_few_seeds_fail():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_committed_notebook_is_within_the_noise_of_its_record(path):
-    """Every glued value and tagged cell is recorded over >= 5 seeds; no exact-checked cell moved
+    """Every glued value and tagged cell is recorded over >= 4 seeds; no exact-checked cell moved
     between seeds (it would depend on the exact bits of a trained model); what the notebook
     shows is inside the noise of the record."""
     cells = json.loads(path.read_text())["cells"]
@@ -185,3 +185,9 @@ def test_a_planted_trained_print_outside_its_noise_fails(tmp_path):
     assert ok.returncode == 0, ok.stdout[-2000:]
     bad = _run_planted(tmp_path, "97.2", noise.NOISE_TAG, "93.0")
     assert bad.returncode != 0 and "trained result" in bad.stdout, bad.stdout[-2000:]
+
+
+def test_values_that_differ_only_in_their_last_digits_are_never_compared_at_16_digits():
+    seeds = ["1.3372236229518361", "1.3372236229518359", "1.3372236229518361", "1.3372236229518361"]
+    assert noise.within_noise("1.337223622951839", seeds, printed=False) is None
+    assert noise.within_noise("1.3372236", seeds, printed=False) is not None
