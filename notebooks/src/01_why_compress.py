@@ -204,7 +204,7 @@ display(fig)
 # %% tags=["nbval-ignore-output"]
 baselines = {n: train.baseline(n) for n in ("lenet300", "lenet5", "cnn")}
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 for n, m in baselines.items():
     print(f"{n:9s} params {metrics.count_params(m):8,d}  MACs {metrics.measure_macs(m):10,d}  "
           f"float32 {metrics.model_size_bits(m) / 8 / 1024:7.1f} KB  test accuracy {train.evaluate(m):.1f} %")
@@ -215,7 +215,7 @@ for n, m in baselines.items():
 # baseline. A first example: storing LeNet-5's weights in float16 halves the size; we measure
 # the accuracy after casting back.
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 lenet5 = baselines["lenet5"]
 half = models.build("lenet5")
 half.load_state_dict({k: v.half().float() for k, v in lenet5.state_dict().items()})

@@ -38,7 +38,7 @@ from companion.exercises import check
 dev = nb.setup()
 base = train.baseline("cnn")
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 base_params, base_macs = metrics.count_params(base), metrics.measure_macs(base)
 base_acc = train.evaluate(base)
 print(f"baseline CNN: {base_params:,} params, {base_macs / 1e6:.2f} M MACs, test accuracy {base_acc:.1f} %")
@@ -214,7 +214,7 @@ SEEDS = (0, 1, 2)  # seeds 1 and 2 serve the seed test below; a cold cache train
 compact.prefetch_compact(compact.MNIST_VARIANTS, seeds=SEEDS)
 variants = {cfg.label: compact.train_compact(cfg) for cfg in compact.MNIST_VARIANTS}
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 accuracy = {}  # label -> (val %, test %), each network evaluated once
 
 def describe(label, model):
@@ -244,7 +244,7 @@ nb.glue("ch2_variants_acc_max", float(table["test acc %"].max()))
 # hooks and reports it against the baseline as every chapter does (size is float32 here;
 # chapter 4 quantizes it):
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 reports = [metrics.make_report(k, m, base, accuracy=accuracy[k][1], baseline_accuracy=base_acc)
            for k, m in variants.items()]
 print(metrics.compare(reports).round(2).to_string())
@@ -270,7 +270,7 @@ print(metrics.compare(reports).round(2).to_string())
 mac_budget = base_macs // 5
 nas = compact.run_search(n_candidates=12, mac_budget=mac_budget, proxy_epochs=2, strategy="evolution", seed=0)
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 front = compact.pareto_front([c.macs for c in nas], [c.score for c in nas])
 nas_df = pd.DataFrame([{"#": i, "architecture": c.config.label, "params": c.params, "MACs": c.macs,
                         "proxy val acc %": c.score, "Pareto": "*" if i in front else ""}
@@ -297,7 +297,7 @@ nas_model = compact.train_compact(winner.config)
 candidates = dict(variants)
 _ = candidates.setdefault(winner.config.label, nas_model)
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 full = pd.DataFrame([describe(k, m) for k, m in candidates.items()]).set_index("network")
 eligible = full[(full["MAC ratio"] >= 5) & (full["param ratio"] >= 5)]
 best_label = eligible["val acc %"].idxmax()
@@ -346,7 +346,7 @@ nb.glue("compact_acc_ci", f"{best_ci.low:.1f}–{best_ci.high:.1f} % (95 % Wilso
 # network and the baseline with seeds 1 and 2 (cached) and compare the best pick with each
 # other candidate by Welch's t-test on the three per-seed test accuracies.
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 eligible_labels = [k for k in eligible.index if k != best_label]
 configs = {c.label: c for c in (*compact.MNIST_VARIANTS, winner.config)}
 seed_acc = {k: [train.evaluate(compact.train_compact(configs[k], seed=s)) for s in SEEDS]

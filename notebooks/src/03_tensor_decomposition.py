@@ -41,7 +41,7 @@ base300 = train.baseline("lenet300")
 base5 = train.baseline("lenet5")
 basecnn = train.baseline("cnn")
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 acc300, acc5, acccnn = (train.evaluate(m) for m in (base300, base5, basecnn))
 N_TEST = len(data.load_mnist("test")[1])  # 1,000 images: one image is 0.1 point
 print(f"baselines (test accuracy): LeNet-300-100 {acc300:.1f} %, LeNet-5 {acc5:.1f} %, small CNN {acccnn:.1f} %")
@@ -140,7 +140,7 @@ SWEEPS = {  # format: (network, layer, method, ranks, keywords)
 sweeps = {fmt: dec.rank_sweep(net, layer, method, ranks, **kw).to_frame()  # cached by the library
           for fmt, (net, layer, method, ranks, kw) in SWEEPS.items()}
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 for fmt, df in sweeps.items():
     show = df.assign(error=df.error.round(3), param_ratio=(df.dense_params / df.params).round(1))
     print(f"{fmt} on {SWEEPS[fmt][0]}.{SWEEPS[fmt][1]}")
@@ -194,7 +194,7 @@ TT_EPOCHS = 15
 tt300 = dec.finetuned("lenet300", TT_PLAN, epochs=TT_EPOCHS, lr=1e-3)
 tt300
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 dense_fc1 = sum(p.numel() for p in base300.fc1.parameters())
 tt_fc1 = sum(p.numel() for p in tt300.fc1.parameters())
 tt_fc1_param_ratio = dense_fc1 / tt_fc1
@@ -256,7 +256,7 @@ for net in ("lenet5", "cnn"):
     # cached by the recipe itself (seed 0: the baseline of every other chapter)
     budget[net] = dec.budget_sweep(net, RATIOS, conv="tucker2", skip=SKIP, epochs=3, finetune=FINETUNE[net]).to_frame()
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 for net, df in budget.items():
     print(f"{net}: SVD (FC) + Tucker-2 (conv)")
     print(df[["ratio", "params", "param_ratio", "mac_ratio", "acc_before", "acc_after"]]
@@ -301,7 +301,7 @@ nb.glue("ch3_cnn_r16_before", float(cnn_t.loc[16, "acc_before"]))
 # we take the per-seed change *after − before*. Its 95 % t-interval over the seeds
 # (`stats.seed_summary`) tells whether fine-tuning helps, hurts, or does nothing measurable.
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 SEEDS = (0, 1, 2)
 r2_rows = {s: dec.budget_sweep("lenet5", [2], conv="tucker2", skip=SKIP, epochs=3, finetune=[2], seed=s)[0]
            for s in SEEDS}

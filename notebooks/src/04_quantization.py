@@ -53,7 +53,7 @@ def glue_ci(name, accuracy):
     nb.glue(f"{name}_ci_high", ci.high)
     return ci
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 for name, acc in base_acc.items():
     print(f"{name:9s} float32 baseline: {acc:.1f} % test accuracy, "
           f"{metrics.model_size_bits(base[name]) / 8 / 1024:.0f} KB")
@@ -137,7 +137,7 @@ print("identical to torch.fake_quantize_per_channel_affine:", torch.equal(ours, 
 # never the test set. Each layer's input goes through an 8-bit quantizer inserted by a forward
 # pre-hook (`Q.attach_activation_quant_`); weights are 8-bit, symmetric, per output channel.
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 base_layers = {name: metrics.measure_layers(m) for name, m in base.items()}
 
 
@@ -177,7 +177,7 @@ glue_ci("ptq8_lenet5_acc", ptq8["lenet5"].accuracy)
 # stretches the grid over rare outliers; a percentile or an MSE-optimal clip
 # {cite:p}`banner2019post` sacrifices the outliers for finer steps. At 3-bit activations:
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 def calibration_table():
     rows = []
     for name in base:
@@ -211,7 +211,7 @@ print(inspect.getsource(Q.FakeQuantSTE))
 # (PACT, {cite:p}`choi2018pact`): $y = Q(\min(x, \alpha))$. We fine-tune each baseline for two
 # epochs with 4-bit weights *and* 4-bit activations:
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 def trained_acc(name, **recipe):
     """Test accuracy of a cached quantized training (the model is cached by the recipe)."""
     return train.evaluate(Q.train_quantized(name, **recipe))
@@ -243,7 +243,7 @@ nb.glue("ptq4_lenet5_acc", ptq4["lenet5"].accuracy)
 # (`stats.welch_t_test`); for seed 0 alone, McNemar's exact test on the images where the two
 # models disagree (`stats.mcnemar_exact`).
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 SEEDS = (0, 1, 2)
 def ptq_qat_seed(name, seed):
     b = train.baseline(name, seed=seed)
@@ -311,7 +311,7 @@ print("TWN   α·{-1,0,1}  ", [round(v, 3) for v in Q.ternarize(w).tolist()],
 # float, as in BNN. Binary weights train from the float baseline for 6 epochs; ternary ones
 # fine-tune for 3.
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 low_bit = [("binaryconnect", "BinaryConnect (W1)", 1, "binary"), ("xnor_weights", "XNOR weights (W1, α)", 1, "xnor"),
            ("bnn", "BNN (W1A1)", 1, "binary"), ("xnor_net", "XNOR-Net (W1A1, α)", 1, "xnor"),
            ("twn", "TWN (W2 ternary)", 2, "ternary"), ("ttq", "TTQ (W2 ternary, learned)", 2, "ternary")]
@@ -341,7 +341,7 @@ nb.glue("twn_lenet5_acc", reports["lenet5", "twn"].accuracy)
 # weight-only twins (W1A32). Is that real? Both are evaluated on the same 1,000 images, so the
 # right test is McNemar's exact test on the images where exactly one of the two is right:
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 w1_pairs = {}
 for a1, a32 in (("bnn", "binaryconnect"), ("xnor_net", "xnor_weights")):
     for name in base:
@@ -494,7 +494,7 @@ size_kb = {"PTQ uniform, per tensor": [kb(b, granularity="tensor") for b in bits
 size_kb["k-means + fine-tuned codebook"] = size_kb["PTQ k-means"]
 size_kb["QAT uniform, per channel"] = size_kb["PTQ uniform, per channel"]
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 print(pd.DataFrame(acc, index=pd.Index(bits_axis, name="weight bits")).round(1).to_string())
 
 # %% mystnb={"figure": {"caption": "LeNet-5 quantized with each method of this chapter: test error against weight bits (left) and against the model size with all overheads counted (right); the dashed line is the float32 model.", "name": "fig-ch4-bits-sweep"}, "image": {"alt": "Two line charts with test error on a log vertical axis, one line per quantization method, against weight bits and against model size in kilobytes; errors grow sharply below 4 bits for post-training methods."}}
@@ -559,7 +559,7 @@ nb.glue("sweep_kmeans_ft_1bit", acc["k-means + fine-tuned codebook"][0])
 # small gradients survive on average). We train LeNet-5 *from scratch* for 3 epochs with 8-bit
 # weights and activations and $k$-bit errors:
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 grad_bits = [32, 8, 6, 4, 3, 2]
 grad_acc = {g: trained_acc("lenet5", **Q.grad_sweep_recipe(g)) for g in grad_bits}
 for g, a in grad_acc.items():
@@ -605,7 +605,7 @@ glue_ci("grad2_lenet5_acc", grad_acc[2])
 # next step down costs the least accuracy per bit saved, until the weights fit a budget (HAQ
 # {cite:p}`wang2019haq` searches the same space with a hardware model in the loop, chapter 8).
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 cand = [1, 2, 3, 4, 6, 8]
 sens = train.cached_result({"ch4": "sensitivity", "bits": cand},
                            lambda: Q.bit_sensitivity(base["lenet5"], cand, lambda m: train.evaluate(m, "val")),
@@ -613,7 +613,7 @@ sens = train.cached_result({"ch4": "sensitivity", "bits": cand},
                            code=(Q.bit_sensitivity, Q.quantize_weights))
 print(pd.DataFrame(sens).T.rename(columns=lambda b: f"{b} bits").round(1).to_string())
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 layer_weights = {l.name: l.weights for l in metrics.measure_layers(base["lenet5"])}
 budget = 2 * sum(layer_weights.values())                       # as many bits as uniform 2-bit weights
 mixed_bits = Q.assign_bits(sens, layer_weights, budget, base_acc["lenet5"])
@@ -652,7 +652,7 @@ nb.glue("mixed_largest_share", 100 * max(layer_weights.values()) / sum(layer_wei
 # two, k-means codebook, ternary, binary, XNOR), at every width the 2-bit budget allows, picked on
 # the validation split, then measured on the test split beside the mixed model:
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 uniform_any = {}
 for method in Q.WEIGHT_METHODS:
     for bits in ((1, 2) if method in ("uniform", "log", "kmeans") else (1,)):
@@ -747,7 +747,7 @@ nb.glue("ch4_int4_cpu_kernel", "has" if hasattr(torch.ops.aten, "_weight_int4pac
 # The WAGE paper collects MNIST errors of the low-bit methods (bits = weights/activations/
 # gradients/errors; each row its own network). Ours, on LeNet-5 and LeNet-300-100:
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 lit = [("BinaryConnect", "1/32/32/32", 1.29, "binaryconnect"), ("BNN", "1/1/32/32", 0.96, "bnn"),
        ("TWN", "2/32/32/32", 0.65, "twn")]
 rows = [{"method": m, "bits": b, "paper MNIST error (%)": e,

@@ -39,7 +39,7 @@ dev = nb.setup()
 base300, base5 = train.baseline("lenet300"), train.baseline("lenet5")
 acc300, acc5 = train.evaluate(base300), train.evaluate(base5)
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 for name, m, acc in (("LeNet-300-100", base300, acc300), ("LeNet-5", base5, acc5)):
     w = sum(l.weight.numel() for l in sp.prunable_layers(m).values())
     print(f"{name:14s} {w:7,d} weights, {metrics.count_params(m):7,d} parameters, test accuracy {acc:.1f} %")
@@ -131,7 +131,7 @@ for ax, (name, sweep) in zip(axes, sens.items()):
     ax.legend()
 display(fig)
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 for name, sweep in sens.items():
     picks = sp.sparsities_from_sensitivity(sweep, SW, sweep[next(iter(sweep))][0], max_drop=1.0)
     print(f"{name:9s} highest sparsity within 1 point, per layer:", {k: f"{v:.0%}" for k, v in picks.items()})
@@ -153,7 +153,7 @@ pruned = {n: sp.pruned_model(n, TARGETS[n], method="gradual", epochs=EPOCHS[n]) 
 bases = {"lenet300": base300, "lenet5": base5}
 base_acc = {"lenet300": acc300, "lenet5": acc5}
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 HAN_KEPT = {"lenet300": [8, 9, 26], "lenet5": [66, 12, 8, 19]}  # Han et al. 2015, Table 2 and 3 (%)
 headline = {}
 for name, m in pruned.items():
@@ -210,7 +210,7 @@ for name, m in pruned.items():
 # an index per kept weight; the relative-index format with 5-bit gaps (8-bit for conv layers)
 # is what Deep Compression uses, CSR with the narrowest indices is the textbook format:
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 reports = []
 for name, m in pruned.items():
     acc = headline[name]["acc"]
@@ -243,7 +243,7 @@ nb.glue("ch5_lenet300_rel_index_share", 100 * dict(rel300.breakdown)["index"] / 
 # suited it). The gap width must fit the density, and the values' width decides what a padding
 # entry costs:
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 fc1 = pruned["lenet300"].fc1.weight.detach()
 pads = int((sp.relative_index_encode(fc1.reshape(-1), 5)[0] == 0).sum())
 fc1_kb = {}
@@ -301,7 +301,7 @@ ax.set_ylim(max(0, min(min(a) for a in curves.values()) - 5), 100)
 ax.legend()
 display(fig)
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 print(pd.DataFrame(curves, index=[f"{s:.0%}" for s in CURVE_S]).round(1).to_string())
 
 # %% tags=["hide-input"]
@@ -347,7 +347,7 @@ for c in CH_LEVELS:
                    "_model": small})
 struct_df = pd.DataFrame(struct).drop(columns="_model").set_index("channels removed")
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 print(f"dense LeNet-5: {metrics.measure_macs(base5):,} MACs, accuracy {acc5:.1f} %")
 print(struct_df.round(1).to_string())
 
@@ -395,7 +395,7 @@ for ax, layer_name in zip(axes, ["conv1", "conv2", "fc1"]):
     ax.legend()
 display(fig)
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 gl_layers = list(sp.prunable_layers(gl5).items())[:-1]
 gl_plan = {n: float((sp.channel_norms(l.weight, p=2) < 0.01).float().mean()) for n, l in gl_layers}
 print("channels removed:", {n: f"{round(f * l.weight.shape[0])} of {l.weight.shape[0]}" for (n, l), f in zip(gl_layers, gl_plan.values())})
@@ -430,7 +430,7 @@ nb.glue("ch5_base_cut_acc", gl_rows[0]["after removal, no fine-tuning (%)"])
 # speed {cite:p}`mishra2021accelerating`: a fixed 50 %, with a 2-bit index per kept value.
 # (LeNet-5's `conv1` has 25 inputs per filter, not a multiple of 4, so it stays dense.)
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 for name in ("lenet300", "lenet5"):
     one_shot = sp.prune_nm_(copy.deepcopy(bases[name]), 2, 4)
     retrained = sp.nm_pruned_model(name, 2, 4, epochs=2)
@@ -445,7 +445,7 @@ for name in ("lenet300", "lenet5"):
 # without any pruning. Accelerators such as Cnvlutin {cite:p}`albericio2016cnvlutin` and EIE
 # skip these zeros. Measured on the 1,000 test images:
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 x_test, _ = data.load_mnist("test")
 act_rows = {}
 for name in ("lenet300", "lenet5"):
@@ -581,7 +581,7 @@ nb.glue("ch5_struct50_mac_ratio", float(speed["MACs"].iloc[0] / speed["MACs"].il
 #
 # Han et al. {cite:p}`han2015learning` pruned the same two networks on the full MNIST:
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 lit = pd.DataFrame([
     {"network": "LeNet-300-100", "source": "Han et al. 2015", "error before -> after (%)": "1.64 -> 1.59",
      "weights kept per layer (%)": "8 / 9 / 26", "ratio": "12x"},

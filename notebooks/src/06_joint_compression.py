@@ -50,7 +50,7 @@ def ci(acc):
     iv = stats.accuracy_interval(acc, N_TEST)
     return f"[{iv.low:.1f}, {iv.high:.1f}]"
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 acc300, acc5 = train.evaluate(base300), train.evaluate(base5)
 bytes300, bytes5 = joint.float32_bytes(base300), joint.float32_bytes(base5)
 print(f"LeNet-300-100: {acc300:.1f} % test accuracy (95 % interval {ci(acc300)}), {bytes300:,} bytes as float32")
@@ -110,7 +110,7 @@ print("round trip exact:", torch.equal(back, row), "| bytes by part:", enc.parts
 # rejected with a clear error — never turned into a wrong model. Here is what happens to a damaged
 # copy of a small compressed model:
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 tiny = copy.deepcopy(base300)
 sparsity.prune_(tiny, 0.9)
 sparsity.bake_masks_(tiny)
@@ -173,7 +173,7 @@ for r in bad_recipes:
 dc300 = joint.deep_compression("lenet300")
 dc5 = joint.deep_compression("lenet5")
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 ratio300, drop300 = bytes300 / len(dc300.data), round(acc300 - train.evaluate(dc300.model), 2)  # exact: 0.1 pp steps
 ratio5, drop5 = bytes5 / len(dc5.data), round(acc5 - train.evaluate(dc5.model), 2)
 print(f"LeNet-300-100: {bytes300:,} -> {len(dc300.data):,} bytes = {ratio300:.1f}x, "
@@ -207,7 +207,7 @@ nb.glue("ch6_base5_acc_ci", ci(acc5))
 # written file — header, codebooks, Huffman tables, biases and checksum included — not a count of
 # parameters. Stage by stage, beside the paper:
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 for name, res in (("LeNet-300-100", dc300), ("LeNet-5", dc5)):
     key = res.recipe.model
     table = joint.stage_table(res, joint.PAPER[key])
@@ -235,7 +235,7 @@ ax.set_title("Anatomy of the compressed files")
 ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), fontsize=8, ncol=3)
 display(fig)
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 print(joint.describe(dc5.data)[["shape", "values", "index", "entries", "codebook", "total (B)"]].to_string())
 
 # %% [markdown]
@@ -257,7 +257,7 @@ print(joint.describe(dc5.data)[["shape", "values", "index", "entries", "codebook
 sens5 = joint.cached_sensitivity("lenet5")
 display(figures.sensitivity_figure(sens5))
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 rule = joint.settings_from_sensitivity(sens5, max_drop=0.5)
 for layer, s in rule.items():
     print(f"{layer:6s} sparsity {s['sparsity']:.2f}  bits {s['bits']}")
@@ -321,7 +321,7 @@ nb.glue("abl_prune_ratio", only_prune)
 nb.glue("abl_quant_ratio", only_quant)
 nb.glue("abl_both_ratio", both)
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 print(f"largest ratio within 1 point of the baseline: pruning only {only_prune:.1f}x, "
       f"quantization only {only_quant:.1f}x, both {both:.1f}x")
 
@@ -395,7 +395,7 @@ print("distillation loss (T = 4, alpha = 0.9):",
 # %% tags=["nbval-ignore-output"]
 kd = distill.compare_students("lenet5", seeds=(0, 1, 2))   # cached; the first run trains 3 teachers and 6 students
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 for i, seed in enumerate(kd["seeds"]):
     print(f"seed {seed}: teacher {kd['teacher'][i]:.1f} %, student distilled {kd['distilled'][i]:.1f} % "
           f"{ci(kd['distilled'][i])}, alone {kd['alone'][i]:.1f} % {ci(kd['alone'][i])}")
@@ -455,7 +455,7 @@ display(figures.pareto_figure(reports, n_test=N_TEST))  # bars: 95 % Wilson inte
 nb.glue("ch6_retrain_epochs", joint.RETRAIN_EPOCHS)
 nb.glue("ch6_dc_epochs", joint.retrain_epochs(dc300.recipe))
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 table = metrics.compare(reports.values())[["size (KB)", "ratio", "MAC reduction", "accuracy (%)", "drop (pp)"]]
 table["95 % interval"] = [ci(a) for a in table["accuracy (%)"]]
 table["epochs"] = [budget.get(n, "from scratch") for n in table.index]

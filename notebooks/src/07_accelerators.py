@@ -404,7 +404,7 @@ for name, d in lenets.items():
         d["act_bits"], d["acc_act"] = bits, acc
     d.setdefault("acc_act", d["acc"])
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 for name, d in lenets.items():
     dens = {l.name: l.density for l in metrics.measure_layers(d["comp"])}
     print(f"{name}: accuracy {d['base_acc']:.1f} % -> {d['acc']:.1f} % pruned + quantized, "
@@ -452,7 +452,7 @@ ENGINES = {"dense": ("dense, gated", Architecture(**OS)),
            "bitfusion": ("Bit Fusion-like", Architecture(engine="bit_fusion", **OS))}
 NET_KEYS = {"LeNet-300": "lenet300", "LeNet-5": "lenet5", "AlexNet": "alexnet"}
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 table = {}
 for net, (dense_w, comp_w) in workloads.items():
     base = evaluate_network(Architecture(**OS), dense_w, name=net)

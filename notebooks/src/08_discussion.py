@@ -124,7 +124,7 @@ raw = train.cached_result({"ch8": "fair-harness", "methods": list(methods), "see
 runs = [fairness.SeedRuns(name, SEEDS, tuple(raw[name])) for name in methods]
 table = fairness.summarize(runs)
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 shown = table[["accuracy mean", "accuracy std", "size_kb mean", "macs mean"]].round(2)
 shown["95 % interval"] = [seed_ci(r.values("accuracy")) for r in runs]
 with pd.option_context("display.width", 140):
@@ -185,7 +185,7 @@ sweeps = train.cached_result(
     name="ch8-workloads", parents=[train.key_of(gru), train.key_of(lenet5)],
     code=(recurrent.compression_sweep, recurrent.compress))
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 gru_acc, lenet5_acc = train.evaluate(gru), train.evaluate(lenet5)
 print(f"GRU baseline {gru_acc:.1f} %, LeNet-5 baseline {lenet5_acc:.1f} %")
 for layer in metrics.measure_layers(gru):
@@ -277,7 +277,7 @@ nb.glue("ch8_gru_rnn_mac_share", 100 * next(l.macs for l in metrics.measure_laye
 auto = search.compare_with_uniform("lenet300", seeds=SEEDS)  # cached: ~40 proxy evaluations per seed
 uniform_policy = search.policy_from_spec(auto["uniform"]["policy"])
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 print(f"budget {auto['budget'] / 1e6:.2f} µJ = 8 % of the dense 8-bit network ({auto['dense_cost'] / 1e6:.1f} µJ)")
 print(f"best uniform, first/last protected: {uniform_policy}; {auto['uniform']['cost'] / 1e6:.2f} µJ, "
       f"proxy {auto['uniform']['proxy']:.1f} %")
@@ -405,7 +405,7 @@ margin_rows = train.cached_result({"ch8": "robustness-margin", "eps": EPS, "mode
 attack_rows = attack_rows + margin_rows
 attacks = pd.DataFrame(attack_rows)
 
-# %% tags=["nbval-check-output"]
+# %% tags=["check-within-noise"]
 for name in victims:
     clean = float(attacks[(attacks.model == name) & (attacks.eps == 0.0) & (attacks.attack == "fgsm")].accuracy.iloc[0])
     matched = "matched" if robustness.within_interval(clean, base_acc, N_TEST) else "NOT matched"
