@@ -75,8 +75,3 @@ def browser():
         yield b
         b.close()
 
-
-# Notebooks: every glued value and every check-within-noise cell is compared with its chapter's
-# seed-spread record (tools/noise_plugin.py; nbval compares the exact cells itself).
-sys.path.insert(0, str(ROOT / "tools"))
-pytest_plugins = ["noise_plugin"]

@@ -191,3 +191,10 @@ def test_values_that_differ_only_in_their_last_digits_are_never_compared_at_16_d
     seeds = ["1.3372236229518361", "1.3372236229518359", "1.3372236229518361", "1.3372236229518361"]
     assert noise.within_noise("1.337223622951839", seeds, printed=False) is None
     assert noise.within_noise("1.3372236", seeds, printed=False) is not None
+
+
+def test_a_table_whose_column_widths_change_keeps_its_shape():
+    """pandas pads columns to the widest number: 9.5 vs 10.25 must not read as another text."""
+    seeds = [f"stage   acc\npruning {a:>6}  {d}\n" for a, d in (("97.3", "0.6"), ("97.0", "0.9"), ("97.4", "0.5"), ("97.1", "0.8"))]
+    assert noise.within_noise("stage   acc\npruning  97.25   0.7\n", seeds, printed=True) is None
+    assert noise.within_noise("stage   acc\npruned  97.25   0.7\n", seeds, printed=True) is not None

@@ -146,9 +146,10 @@ def _decimals(token: str) -> int:
 
 
 def split_numbers(text: str) -> tuple[str, list[str]]:
-    """``(shape, numbers)``: the text with every number replaced by ``#``, and the numbers."""
+    """``(shape, numbers)``: the text with every number replaced by ``#`` and each run of spaces
+    by one space (a table pads its columns to the widest number), and the numbers."""
     text = _NUMPY_SCALAR.sub(r"\1", text)
-    return NUMBER.sub("#", text), NUMBER.findall(text)
+    return re.sub(r"[ \t]+", " ", NUMBER.sub("#", text)), NUMBER.findall(text)
 
 
 def within_noise(new: str, seeds: Sequence[str], *, printed: bool) -> str | None:
