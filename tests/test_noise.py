@@ -198,3 +198,12 @@ def test_a_table_whose_column_widths_change_keeps_its_shape():
     seeds = [f"stage   acc\npruning {a:>6}  {d}\n" for a, d in (("97.3", "0.6"), ("97.0", "0.9"), ("97.4", "0.5"), ("97.1", "0.8"))]
     assert noise.within_noise("stage   acc\npruning  97.25   0.7\n", seeds, printed=True) is None
     assert noise.within_noise("stage   acc\npruned  97.25   0.7\n", seeds, printed=True) is not None
+
+
+def test_retag_moves_only_exact_cells_that_moved():
+    runs = [[_cell("print(acc)", f"accuracy {a} %\n", tag=noise.EXACT_TAG),
+             _cell("print(1)", "1\n", tag=noise.EXACT_TAG)] for a in SEED_ACC]
+    cells = runs[0]
+    assert noise.retag_cells(cells, _record(runs)) == ["print(acc)"]
+    assert noise.tags(cells[0]) == [noise.NOISE_TAG] and noise.tags(cells[1]) == [noise.EXACT_TAG]
+    assert noise.check_notebook(cells, _record(runs)) == []

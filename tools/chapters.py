@@ -248,8 +248,9 @@ def spread(paths: list[Path], seeds: list[int], merge_only: bool = False) -> int
 
 
 def retag(paths: list[Path]) -> int:
-    """In each chapter source, a cell tagged ``nbval-check-output`` whose recorded output moved
-    between seeds (it depends on trained weights) is retagged ``check-within-noise``."""
+    """In each chapter source and its executed notebook (outputs kept), a cell tagged
+    ``nbval-check-output`` whose recorded output moved between seeds (it depends on trained
+    weights) is retagged ``check-within-noise`` (:func:`noise.retag_cells`)."""
     import jupytext
     import noise
     for src in paths:
@@ -258,34 +259,16 @@ def retag(paths: list[Path]) -> int:
             print(f"{src.stem}: no record; run `python tools/chapters.py spread` first", file=sys.stderr)
             return 1
         nb = jupytext.read(src)
-        code = [c for c in nb.cells if c.cell_type == "code"]
-        changed = 0
-        for key, cell in zip(noise.cell_keys([c.source for c in code]), code):
-            tags = cell.metadata.get("tags", [])
-            seeds = record["cells"].get(key)
-            if noise.EXACT_TAG in tags and seeds and noise.moved([t for t in seeds if t is not None]):
-                cell.metadata["tags"] = [noise.NOISE_TAG if t == noise.EXACT_TAG else t for t in tags]
-                changed += 1
-                print(f"{src.stem}: {cell.source.strip().splitlines()[0][:70]!r} -> {noise.NOISE_TAG}")
+        changed = noise.retag_cells(nb.cells, record)
+        for first_line in changed:
+            print(f"{src.stem}: {first_line!r} -> {noise.NOISE_TAG}")
         if changed:
             jupytext.write(nb, src, fmt="py:percent")
-            _retag_executed(target(src), record)
+            if target(src).is_file():
+                book = nbformat.read(target(src), as_version=4)
+                noise.retag_cells(book.cells, record)
+                nbformat.write(book, target(src))
     return 0
-
-
-def _retag_executed(path: Path, record: dict) -> None:
-    """The same retagging in the executed notebook (outputs kept: no re-execution needed)."""
-    import noise
-    if not path.is_file():
-        return
-    book = nbformat.read(path, as_version=4)
-    code = [c for c in book.cells if c.cell_type == "code"]
-    for key, cell in zip(noise.cell_keys([c.source for c in code]), code):
-        tags = cell.metadata.get("tags", [])
-        seeds = record["cells"].get(key)
-        if noise.EXACT_TAG in tags and seeds and noise.moved([t for t in seeds if t is not None]):
-            cell.metadata["tags"] = [noise.NOISE_TAG if t == noise.EXACT_TAG else t for t in tags]
-    nbformat.write(book, path)
 
 
 RUN_TIMES = ROOT / "book" / "run_times.json"

@@ -196,6 +196,19 @@ def moved(seeds: Sequence[str]) -> bool:
 
 # --- the record ------------------------------------------------------------------------------
 
+def retag_cells(cells: Sequence[dict], record: dict) -> list[str]:
+    """Retag, in place, each ``nbval-check-output`` cell whose recorded output moved between seeds
+    as ``check-within-noise``; returns the first source line of each retagged cell."""
+    code = [c for c in cells if c.get("cell_type") == "code"]
+    changed = []
+    for key, cell in zip(cell_keys(["".join(c.get("source", "")) for c in code]), code):
+        seeds = [t for t in record["cells"].get(key) or [] if t is not None]
+        if EXACT_TAG in tags(cell) and moved(seeds):
+            cell["metadata"]["tags"] = [NOISE_TAG if t == EXACT_TAG else t for t in tags(cell)]
+            changed.append("".join(cell.get("source", "")).strip().splitlines()[0][:70])
+    return changed
+
+
 def load_record(stem: str) -> dict | None:
     path = record_path(stem)
     return json.loads(path.read_text()) if path.is_file() else None
