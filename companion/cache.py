@@ -28,6 +28,8 @@ the fingerprint); everything else through :func:`cached_result`.
 from __future__ import annotations
 
 import ast
+import contextlib
+import contextvars
 import functools
 import hashlib
 import inspect
@@ -94,6 +96,21 @@ def pin_threads(n: int | None = None) -> int:
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
+
+
+@contextlib.contextmanager
+def num_threads(n: int):
+    """Run the block on ``n`` torch threads, then restore the count. Recipes that train small
+    networks pin a fixed count (1) so that their weights do not depend on the machine's core
+    count, and :func:`companion.train.prefetch` can train one per core, bit for bit alike."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(old)
 
 
 #: Temporary files of :func:`save_atomic` are named ``.companion-partial-<target><random>.tmp``,
@@ -429,6 +446,15 @@ def check_name(name: str) -> str:
     return name
 
 
+#: True while :func:`companion.train.prefetch` asks which calls would miss: a miss raises
+#: :class:`WouldCompute` instead of computing (in :func:`cached_result` and ``cached_model``).
+PROBE = contextvars.ContextVar("companion_probe", default=False)
+
+
+class WouldCompute(Exception):
+    """Raised by a cache lookup under :data:`PROBE` instead of computing the missing entry."""
+
+
 def cached_result(spec: Any, compute: Callable[[], Any], *, name: str = "result", refresh: bool = False,
                   parents: Sequence[str] = (), code: Sequence[Callable] = ()) -> Any:
     """Compute once, then load: for sweeps and tables made of tensors, numbers, lists and dicts.
@@ -442,6 +468,8 @@ def cached_result(spec: Any, compute: Callable[[], Any], *, name: str = "result"
         hit = load_verified(path, key)
         if hit is not MISS:
             return hit
+    if PROBE.get():
+        raise WouldCompute(path.name)
     t0 = time.perf_counter()
     result = compute()
     log_miss(path, time.perf_counter() - t0)

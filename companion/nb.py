@@ -83,3 +83,13 @@ def glue(name: str, value, display: bool = False, *, measured: bool = False) -> 
     metadata["scrapbook"] = dict(name=name, mime_prefix=prefix)
     metadata["companion"] = {"measured": True}
     IPython.display.display({prefix + k: v for k, v in mimebundle.items()}, raw=True, metadata=metadata)
+
+
+def claim(name: str, sentence: str, holds, **numbers) -> str:
+    """Check ``sentence`` against ``numbers`` (:func:`companion.claims.claim`: a false one raises
+    :class:`~companion.claims.ClaimError`, so the chapter cannot execute and the book cannot be
+    built with it) and glue it as ``name`` for the page (``{glue:text}`name```). Returns it."""
+    from . import claims
+    text = claims.claim(sentence, holds, **numbers)
+    glue(name, text)
+    return text

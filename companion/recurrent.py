@@ -1,4 +1,5 @@
-"""A workload beyond CNNs: a recurrent network that reads MNIST row by row (sequential MNIST).
+"""A workload beyond CNNs: a recurrent network that reads MNIST row by row (28 steps: *row-by-row*
+MNIST; the "sequential MNIST" of Le et al. 2015 reads the 784 pixels one at a time).
 
 Chapter 8 (notebook ``08_discussion``, "testing workloads"); formerly ``companion.workloads``,
 renamed so that it is not confused with the accelerator's :mod:`companion.accelerator.workload`.
@@ -130,7 +131,7 @@ def build_row_rnn(cell: str = "gru", hidden: int = 64, seed: int = 0) -> RowRNN:
 
 @dataclass(frozen=True)
 class SeqConfig:
-    """Training recipe of the sequential-MNIST baseline (hashed into its cache key)."""
+    """Training recipe of the row-by-row MNIST baseline (hashed into its cache key)."""
 
     cell: str = "gru"
     hidden: int = 64
@@ -147,13 +148,13 @@ SEQ_BASELINE = {"gru": SeqConfig("gru"), "lstm": SeqConfig("lstm")}
 
 
 def seq_baseline(cell: str = "gru", *, config: SeqConfig | None = None, progress: bool = True) -> RowRNN:
-    """The trained sequential-MNIST baseline (cached on disk like :func:`companion.train.baseline`)."""
+    """The trained row-by-row MNIST baseline (cached on disk like :func:`companion.train.baseline`)."""
     config = config or SEQ_BASELINE[_check_cell(cell)]
     return train.cached_model({"seq_mnist": asdict(config)},
                               lambda: build_row_rnn(config.cell, config.hidden, config.seed),
                               lambda m: train.fit(m, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
                                                   seed=config.seed, progress=progress,
-                                                  desc=f"training sequential-MNIST {config.cell}"),
+                                                  desc=f"training row-by-row MNIST {config.cell}"),
                               name=f"seq-{config.cell}", code=(build_row_rnn, RowRNN))
 
 

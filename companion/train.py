@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import math
 import os
 import time
 import warnings
@@ -19,14 +20,14 @@ import torch
 from torch import nn
 
 from . import data, models
-from .cache import (_KEY_ATTR, MISS, STALE_TMP_S, CacheWarning, _tag, cache_dir, cache_key, cached_result, canonical_json,
-                    check_name, code_fingerprint, device, key_of, load_verified, log_miss, pin_threads, save_atomic, store,
+from .cache import (_KEY_ATTR, MISS, PROBE, WouldCompute, STALE_TMP_S, CacheWarning, _tag, cache_dir, cache_key, cached_result, canonical_json,
+                    check_name, code_fingerprint, device, key_of, load_verified, log_miss, num_threads, pin_threads, save_atomic, store,
                     tensor_digest)
 
-__all__ = ["TrainConfig", "BASELINES", "CacheWarning", "STALE_TMP_S", "device", "pin_threads", "cache_dir",
+__all__ = ["TrainConfig", "BASELINES", "CacheWarning", "STALE_TMP_S", "device", "pin_threads", "num_threads", "cache_dir",
            "canonical_json", "tensor_digest", "code_fingerprint", "cache_key", "key_of", "baseline_key", "save_atomic",
-           "cached_model", "building_skeleton", "prefetch", "cached_result", "shift_augment", "show_progress", "fit", "train_config", "evaluate",
-           "predict", "baseline", "baseline_config", "shipped_baseline", "shipped_fingerprint"]
+           "cached_model", "building_skeleton", "prefetch", "prefetch_jobs", "cached_result", "shift_augment", "show_progress", "fit", "train_config", "evaluate",
+           "predict", "baseline", "baseline_config", "shipped_baseline", "shipped_fingerprint", "shipped_name", "SHIPPED_SEEDS"]
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -63,8 +64,6 @@ BASELINES: dict[str, TrainConfig] = {
 
 #: True while :func:`cached_model` builds a model only to learn its key and shape (see there).
 _SKELETON = contextvars.ContextVar("companion_skeleton", default=False)
-#: True while :func:`prefetch` asks which calls would miss: a miss raises :class:`_WouldTrain`.
-_PROBE = contextvars.ContextVar("companion_probe", default=False)
 
 
 def building_skeleton() -> bool:
@@ -72,10 +71,6 @@ def building_skeleton() -> bool:
     model whose weights will come from the cache: a slow step that only fills in weights (CP-ALS)
     may return a correctly shaped module at once."""
     return _SKELETON.get()
-
-
-class _WouldTrain(Exception):
-    """Raised by :func:`cached_model` under :func:`prefetch`'s probe instead of training."""
 
 
 def cached_model(spec: Any, make: Callable[[], nn.Module], train: Callable[[nn.Module], Any] | None = None,
@@ -123,8 +118,8 @@ def cached_model(spec: Any, make: Callable[[], nn.Module], train: Callable[[nn.M
             except (RuntimeError, KeyError, TypeError, AttributeError) as e:
                 warnings.warn(f"cache entry {path.name} does not fit the model ({type(e).__name__}: {e}): "
                               "retraining", CacheWarning, stacklevel=2)
-    if _PROBE.get():  # prefetch asks whether this call would train: it would
-        raise _WouldTrain(path.name)
+    if PROBE.get():  # prefetch asks whether this call would train: it would
+        raise WouldCompute(path.name)
     model = make()
     t0 = time.perf_counter()
     if train is not None:
@@ -136,14 +131,14 @@ def cached_model(spec: Any, make: Callable[[], nn.Module], train: Callable[[nn.M
 
 
 def _would_train(recipe: Callable[..., Any], kwargs: dict) -> bool:
-    token = _PROBE.set(True)
+    token = PROBE.set(True)
     try:
         recipe(**kwargs)
         return False
-    except _WouldTrain:
+    except WouldCompute:
         return True
     finally:
-        _PROBE.reset(token)
+        PROBE.reset(token)
 
 
 def _prefetch_main() -> None:
@@ -191,29 +186,45 @@ def prefetch(recipe: Callable[..., Any], calls: Sequence[dict], *, threads_per_c
     """Train the cache misses among ``recipe(**kwargs)`` for each ``kwargs`` in ``calls`` side by
     side, in worker processes; returns how many were trained. Call them as usual afterwards: hits.
 
-    For recipes that train on a fixed, small thread count (chapter 2's compact networks train on
-    one thread), so that a 2-core machine trains two at once. Each worker computes exactly what
-    the call would compute in this process (same recipe, seed and thread settings, same cache
-    key), so results are bit-for-bit those of calling them one by one. ``recipe`` must be a
-    module-level function (it is sent to the workers by name); hits are found without training
-    (:func:`cached_model` probes), so a warm run starts no process.
+    For recipes that train on a fixed, small thread count (chapter 2's compact networks and
+    chapter 4's quantized LeNets train on one thread), so that a 2-core machine trains two at
+    once. Each worker computes exactly what the call would compute in this process (same recipe,
+    seed and thread settings, same cache key), so results are bit-for-bit those of calling them
+    one by one. ``recipe`` must be a module-level function (it is sent to the workers by name);
+    hits are found without training (cache lookups under :data:`companion.cache.PROBE`), so a
+    warm run starts no process. :func:`prefetch_jobs` mixes recipes.
     """
-    if not callable(recipe) or getattr(recipe, "__qualname__", "").count("<"):
-        raise TypeError(f"recipe must be a module-level function, got {recipe!r}")
-    calls = [dict(c) for c in calls]
+    return prefetch_jobs([(recipe, c) for c in calls], threads_per_call=threads_per_call, workers=workers)
+
+
+def prefetch_jobs(jobs: Sequence[tuple[Callable[..., Any], dict]], *, threads_per_call: int = 1,
+                  workers: int | None = None) -> int:
+    """:func:`prefetch` for ``(recipe, kwargs)`` pairs of several recipes (e.g. a sequential search
+    beside the trainings of a chapter). Jobs run in the order given (put the longest first);
+    repeated jobs run once. Returns how many were computed."""
+    jobs = [(r, dict(c)) for r, c in jobs]
+    for recipe, _ in jobs:
+        if not callable(recipe) or getattr(recipe, "__qualname__", "").count("<"):
+            raise TypeError(f"recipe must be a module-level function, got {recipe!r}")
     if isinstance(threads_per_call, bool) or not isinstance(threads_per_call, int) or threads_per_call < 1:
         raise ValueError(f"threads_per_call must be a positive int, got {threads_per_call!r}")
-    misses = [c for c in calls if _would_train(recipe, c)]
     n = workers if workers is not None else max(1, (os.cpu_count() or 1) // threads_per_call)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
+    unique, seen = [], set()
+    for recipe, c in jobs:
+        ident = (recipe.__module__, recipe.__qualname__, repr(sorted(c.items())))
+        if ident not in seen:
+            seen.add(ident)
+            unique.append((recipe, c))
+    misses = [(r, c) for r, c in unique if _would_train(r, c)]
     n = min(n, len(misses))
     if n <= 1:
-        for c in misses:
+        for recipe, c in misses:
             recipe(**c)
         return len(misses)
     import pickle
-    _run_jobs([pickle.dumps((torch.get_num_threads(), recipe.__module__, recipe.__qualname__, c)) for c in misses], n)
+    _run_jobs([pickle.dumps((torch.get_num_threads(), r.__module__, r.__qualname__, c)) for r, c in misses], n)
     return len(misses)
 
 
@@ -261,8 +272,12 @@ def fit(model: nn.Module, *, epochs: int = 10, lr: float = 1e-3, batch_size: int
         callbacks: Sequence[Callable[[int, nn.Module], None]] = (), params: Iterable[nn.Parameter] | None = None,
         progress: bool = True, desc: str | None = None,
         loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-        channels_last: bool = False) -> list[dict[str, float]]:
+        channels_last: bool = False, lr_schedule: str = "constant") -> list[dict[str, float]]:
     """Train ``model`` in place with cross-entropy (+ ``regularizer(model)``); deterministic for a seed.
+
+    ``lr_schedule``: ``"constant"`` keeps ``lr``; ``"cosine"`` anneals it within the run,
+    lr_t = lr · ½ (1 + cos(π t / T)) for step t of T (Loshchilov & Hutter, SGDR, ICLR 2017, without
+    restarts), so the final weights do not carry the noise of a last large step.
 
     ``loss(logits, targets, inputs)`` replaces the cross-entropy (e.g. a distillation loss that
     runs a teacher on ``inputs``).
@@ -280,6 +295,8 @@ def fit(model: nn.Module, *, epochs: int = 10, lr: float = 1e-3, batch_size: int
         raise ValueError(f"lr must be > 0, got {lr!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
     if loss is not None and not callable(loss):
         raise TypeError(f"loss must be callable as loss(logits, targets, inputs), got {type(loss).__name__}")
     x, y = _as_xy(train_data)
@@ -301,6 +318,7 @@ def fit(model: nn.Module, *, epochs: int = 10, lr: float = 1e-3, batch_size: int
     if channels_last:
         model.to(memory_format=torch.channels_last)
     history, step = [], 0
+    total_steps = epochs * -(-len(x) // batch_size)
     from tqdm.auto import tqdm
     bar = tqdm(range(epochs), desc=desc or type(model).__name__, disable=not show_progress(progress), leave=False)
     for epoch in bar:
@@ -321,6 +339,9 @@ def fit(model: nn.Module, *, epochs: int = 10, lr: float = 1e-3, batch_size: int
             objective.backward()
             opt.step()
             step += 1
+            if lr_schedule == "cosine":
+                for group in opt.param_groups:
+                    group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
             for cb in callbacks:
                 cb(step, model)
             total_loss += float(objective.detach()) * len(idx)
@@ -392,12 +413,22 @@ def baseline_key(name: str, *, seed: int = 0) -> str:
 SHIPPED_DIR = "baselines"
 
 
-def shipped_fingerprint(name: str) -> str:
-    """What a shipped baseline must have been made by: its recipe (spec), the code of the training
-    loop and everything it imports (:func:`code_fingerprint` of :func:`fit`), and the data. Not the
-    machine or thread count: a shipped file is the same bits on every machine."""
+#: Seeds of each baseline that ship with the book: 0 (every chapter) and 1, 2 (the seed tests of
+#: chapters 2 and 4, which retrain the baseline itself per seed).
+SHIPPED_SEEDS = (0, 1, 2)
+
+
+def shipped_name(name: str, seed: int = 0) -> str:
+    """The file stem (and provenance entry) of a shipped baseline: ``lenet5``, ``lenet5-s1`` …"""
+    return name if seed == 0 else f"{name}-s{seed}"
+
+
+def shipped_fingerprint(name: str, seed: int = 0) -> str:
+    """What a shipped baseline must have been made by: its recipe (spec, with the seed), the code
+    of the training loop and everything it imports (:func:`code_fingerprint` of :func:`fit`), and
+    the data. Not the machine or thread count: a shipped file is the same bits on every machine."""
     import hashlib
-    config = baseline_config(name)
+    config = baseline_config(name, seed)
     payload = {"spec": _baseline_spec(config), "code": code_fingerprint(fit),
                "data": data._manifest().get("mnist_5k.npz")}
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:24]
@@ -411,24 +442,26 @@ def _shipped_provenance() -> dict:
 _STALE_WARNED: set[str] = set()
 
 
-def shipped_baseline(name: str) -> dict | None:
-    """The state dict of the shipped baseline ``name`` (seed 0), or None if there is none, or it was
-    made by other code than this checkout's (a visible :class:`CacheWarning`: it is then trained)."""
-    entry = _shipped_provenance().get(name)
+def shipped_baseline(name: str, seed: int = 0) -> dict | None:
+    """The state dict of the shipped baseline ``name`` at ``seed`` (one of :data:`SHIPPED_SEEDS`), or
+    None if there is none, or it was made by other code than this checkout's (a visible
+    :class:`CacheWarning`: it is then trained)."""
+    stem = shipped_name(name, seed)
+    entry = _shipped_provenance().get(stem)
     if entry is None:
         return None
-    if entry.get("fingerprint") != shipped_fingerprint(name):
-        if name not in _STALE_WARNED:
-            _STALE_WARNED.add(name)
-            warnings.warn(f"the shipped baseline {name!r} was made by other code than this checkout's (its recipe, "
+    if entry.get("fingerprint") != shipped_fingerprint(name, seed):
+        if stem not in _STALE_WARNED:
+            _STALE_WARNED.add(stem)
+            warnings.warn(f"the shipped baseline {stem!r} was made by other code than this checkout's (its recipe, "
                           "training loop, model or data changed): training it instead; refresh the shipped files "
                           "with `python data/make_baselines.py`", CacheWarning, stacklevel=3)
         return None
     try:
-        path = data.verify(f"{SHIPPED_DIR}/{name}.pt")
+        path = data.verify(f"{SHIPPED_DIR}/{stem}.pt")
         return torch.load(path, weights_only=True, map_location="cpu")
     except (data.DataFileError, OSError, RuntimeError) as e:
-        warnings.warn(f"the shipped baseline {name!r} cannot be used ({e}): training it instead",
+        warnings.warn(f"the shipped baseline {stem!r} cannot be used ({e}): training it instead",
                       CacheWarning, stacklevel=3)
         return None
 
@@ -439,18 +472,19 @@ def baseline(name: str, *, seed: int = 0, retrain: bool = False, progress: bool 
     A fresh copy each call (eval mode, CPU, tagged with its cache key): changing it never changes
     the cached weights. ``seed`` selects the initialisation and data order (0: the book's baseline).
 
-    Seed 0 of each baseline ships with the book (``data/baselines``, made by this very recipe with
-    ``data/make_baselines.py``; checksummed, and used only while its :func:`shipped_fingerprint`
-    matches this code): the first run of a chapter trains no baseline, and every machine starts
-    from the same bits. ``retrain=True``, another seed or ``COMPANION_SEED`` train as before.
+    Seeds :data:`SHIPPED_SEEDS` of each baseline ship with the book (``data/baselines``, made by
+    this very recipe with ``data/make_baselines.py``; checksummed, and used only while its
+    :func:`shipped_fingerprint` matches this code): the first run of a chapter trains no baseline,
+    and every machine starts from the same bits. ``retrain=True``, another seed or
+    ``COMPANION_SEED`` train as before.
     """
     config = baseline_config(name, seed)
-    if seed == 0 and not retrain and not models.seed_offset() and not _SKELETON.get():
-        state = shipped_baseline(name)
+    if seed in SHIPPED_SEEDS and not retrain and not models.seed_offset() and not _SKELETON.get():
+        state = shipped_baseline(name, seed)
         if state is not None:
-            model = models.build(config.model, seed=0)
+            model = models.build(config.model, seed=seed)
             model.load_state_dict(state)
-            return _tag(model.eval(), baseline_key(name))
+            return _tag(model.eval(), baseline_key(name, seed=seed))
     return cached_model(_baseline_spec(config), lambda: models.build(config.model, seed=config.seed),
                         lambda m: fit(m, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
                                       optimizer=config.optimizer, weight_decay=config.weight_decay,

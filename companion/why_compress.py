@@ -169,6 +169,10 @@ def _alexnet_dram_share_8bit() -> float:
     return network_summary("alexnet", 8)["dram_share"]
 
 
+def _alexnet_dram_share_w4a8() -> float:
+    return network_summary("alexnet", 4, 8)["dram_share"]
+
+
 exercises.register(
     "ch1.vgg_fc6_params", "how many parameters (weights and biases) has VGG-16's fc6 (25,088 inputs, 4,096 outputs)?",
     exercises.close_to(_vgg_fc6_params, rtol=0, hint="an FC layer has inputs × outputs weights, plus one bias per output"),
@@ -181,4 +185,10 @@ exercises.register(
     "ch1.alexnet_dram_share", "with 8-bit weights and activations, what fraction (0..1) of AlexNet's first-order energy is DRAM?",
     exercises.close_to(_alexnet_dram_share_8bit, rtol=1e-3,
                        hint="use layer_costs('alexnet', 8) and energy_breakdown_pj; DRAM / (MAC + SRAM + DRAM)"),
+    level="hard")
+exercises.register(
+    "ch1.alexnet_dram_share_w4a8", "with 4-bit weights and 8-bit activations, what fraction (0..1) of AlexNet's "
+    "first-order energy is DRAM?",
+    exercises.close_to(_alexnet_dram_share_w4a8, rtol=1e-3,
+                       hint="layer_costs('alexnet', 4, 8): weights and activations now have different widths"),
     level="hard")

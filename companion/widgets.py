@@ -22,9 +22,10 @@ import json
 import os
 import statistics
 import time
+import warnings
 from typing import Any, Callable, Mapping, Sequence
 
-__all__ = ["explore", "render_frames", "static_player_html", "frame_timings_ms", "timing_summary", "static_mode"]
+__all__ = ["explore", "render_frames", "static_player_html", "frame_timings_ms", "timing_summary", "show_timing", "static_mode"]
 
 Frame = Callable[..., Any]
 
@@ -59,7 +60,20 @@ def _fig_png(fig, dpi: int) -> bytes:
     import matplotlib.pyplot as plt
     from PIL import Image
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig.savefig(buf, format="png", dpi=dpi)
+    if any("constrained_layout not applied" in str(w.message) for w in caught):
+        # a frame whose text crowds the constrained layout: lay it out once more the simple way,
+        # rather than print a warning on the reader's page
+        fig.set_layout_engine("tight")
+        buf = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            fig.savefig(buf, format="png", dpi=dpi)
+    else:
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     plt.close(fig)
     buf.seek(0)
     image = Image.open(buf).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
@@ -191,6 +205,14 @@ def _live(frame: Frame, controls: dict[str, list], title: str, dpi: int):
     box.render_s = render_s
     box.n_frames = len(frames)
     return box
+
+
+def show_timing(explorer, label: str = "", moves: int = 6) -> None:
+    """Print :func:`timing_summary` for a live explorer (in Jupyter: how fast the sliders answer);
+    print nothing for a static player (the website: a reader's page carries no measurement chatter)."""
+    if isinstance(explorer, str):
+        return
+    print((f"{label}: " if label else "") + timing_summary(explorer, moves))
 
 
 def timing_summary(explorer, moves: int = 6) -> str:

@@ -426,7 +426,7 @@ def test_train_compact_cache_key_holds_every_hyper_parameter(monkeypatch):
     C.train_compact(cfg, epochs=3, lr=1e-3, batch_size=32, weight_decay=0.0, shift_px=0, seed=5)
     spec, name, code = seen[0]
     assert name == "compact" and spec["compact"] == {f: getattr(cfg, f) for f in spec["compact"]}
-    assert spec["train"] == dict(epochs=3, lr=1e-3, batch_size=32, weight_decay=0.0, shift_px=0, seed=5)
+    assert spec["train"] == dict(epochs=3, lr=1e-3, batch_size=32, weight_decay=0.0, shift_px=0, lr_schedule="cosine", seed=5)
     # no hand-bumped version: the recipe's and the layout's source are fingerprinted instead
     assert "arch_version" not in spec and not hasattr(C, "ARCH_VERSION")
     assert C.train_compact in code and C.CompactCNN in code and C.ArchConfig in code and C.InvertedResidual in code

@@ -167,14 +167,15 @@ def test_chapter_exercises_accept_the_solutions(capsys):
 @pytest.mark.slow
 def test_beat_uniform_is_judged_against_the_protected_reference(capsys):
     space, cost, score, budget = search.book_problem()
-    fs, fb = search.protected_layers(space, cost, budget)
+    fs, fb = search.protected_layers(space, cost, budget, weights=search.book_layer_weights())
+    assert fs == {"fc3": 0.0} and fb == {"fc3": 8}  # the small classifier, not fc1 (88 % of the weights)
     fair = search.best_uniform(space, cost, score, budget, fixed_sparsity=fs, fixed_bits=fb)
     plain = search.best_uniform(space, cost, score, budget)
     assert fair.score > plain.score  # protecting the ends is the stronger reference
     # within budget and above the plain uniform score, but not above the fair one: refused
     between = [p for p, c, sc in fair.population[1:] if plain.score < sc < fair.score and c <= budget]
     assert between, "the book problem should hold a policy between the two references"
-    with pytest.raises(exercises.ExerciseError, match="first and last layers protected"):
+    with pytest.raises(exercises.ExerciseError, match="small end layers protected"):
         exercises.check("ch8.beat_uniform", between[0])
     exercises.check("ch8.beat_uniform", search.Policy(("fc1", "fc2", "fc3"), (0.95, 0.5, 0.0), (4, 4, 8)))
     assert "correct" in capsys.readouterr().out
@@ -219,6 +220,20 @@ def test_protected_layers_keeps_first_and_last_dense_when_the_budget_allows():
     budget = 0.3 * cost(SPACE.uniform(0.0, 8))
     fs, fb = search.protected_layers(SPACE, cost, budget)
     assert fs == {"a": 0.0, "c": 0.0} and fb == {"a": 8, "c": 8}
+
+
+def test_protected_layers_protects_only_small_end_layers_when_weights_are_given():
+    cost = toy_cost([100.0, 5.0, 1.0])
+    budget = 0.2 * cost(SPACE.uniform(0.0, 8))
+    weights = {"a": 235_200, "b": 30_000, "c": 1_000}  # LeNet-300-100's shares
+    fs, fb = search.protected_layers(SPACE, cost, budget, weights=weights)
+    assert fs == {"c": 0.0} and fb == {"c": 8}          # a holds 88 %: not protected at all
+    fs, fb = search.protected_layers(SPACE, cost, budget, weights=weights, max_share=0.9)
+    assert fb == {"a": 8, "c": 8}                       # with a loose share the old rule returns
+    with pytest.raises(ValueError, match="lacks the layer"):
+        search.protected_layers(SPACE, cost, budget, weights={"a": 1})
+    with pytest.raises(ValueError, match="max_share"):
+        search.protected_layers(SPACE, cost, budget, weights=weights, max_share=0.0)
 
 
 def test_protected_layers_releases_the_sparsity_of_a_first_layer_that_holds_the_bytes():

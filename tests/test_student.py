@@ -60,7 +60,7 @@ def test_build_writes_notebooks_manifest_and_zip(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["00_preface.ipynb"] == [{"id": "ch0.digit_bytes", "level": "easy", "points": 1}]
     assert [e["id"] for e in manifest["01_why_compress.ipynb"]] == [
-        "ch1.vgg_fc6_params", "ch1.vgg_fc_share", "ch1.alexnet_dram_share"]
+        "ch1.vgg_fc6_params", "ch1.vgg_fc_share", "ch1.alexnet_dram_share", "ch1.alexnet_dram_share_w4a8"]
     assert [e["points"] for e in manifest["01_why_compress.ipynb"]] == [
         exercises.points(exercises._lookup(e["id"]).level) for e in manifest["01_why_compress.ipynb"]]
     import zipfile

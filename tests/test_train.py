@@ -276,3 +276,30 @@ def test_key_holds_the_thread_count():
     finally:
         torch.set_num_threads(before)
     assert k1 != k2
+
+
+def test_cosine_schedule_anneals_the_learning_rate_to_zero_and_constant_keeps_it(monkeypatch):
+    """fit(lr_schedule="cosine"): step t+1 runs at lr · ½(1 + cos(π t / T)) (SGDR without restarts)."""
+    import math
+    import torch
+    from companion import train
+    x = torch.randn(40, 1, 28, 28)
+    y = torch.randint(0, 10, (40,))
+    used = []
+    step = torch.optim.Adam.step
+
+    def recording_step(self, *a, **k):
+        used.append(self.param_groups[0]["lr"])
+        return step(self, *a, **k)
+    monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+    train.fit(model, epochs=2, lr=0.1, batch_size=16, train_data=(x, y), progress=False, lr_schedule="cosine")
+    total = 2 * math.ceil(40 / 16)
+    assert len(used) == total
+    assert used == pytest.approx([0.1 * 0.5 * (1 + math.cos(math.pi * t / total)) for t in range(total)], abs=1e-12)
+    assert used[0] == 0.1 and used[-1] < 0.1 * 0.1  # from the full rate down to a tenth of it and less
+    used.clear()
+    train.fit(model, epochs=1, lr=0.1, batch_size=16, train_data=(x, y), progress=False)
+    assert used == [0.1] * math.ceil(40 / 16)  # the default keeps the rate
+    with pytest.raises(ValueError, match="lr_schedule"):
+        train.fit(model, epochs=1, train_data=(x, y), progress=False, lr_schedule="linear")

@@ -99,11 +99,14 @@ def run_time_substitutions(record: dict) -> dict[str, str]:
         if not r:
             out.update({f"{kind}_book_min": "(not measured yet)", f"{kind}_chapter_max_s": "(not measured yet)",
                         f"{kind}_measured": "", f"{kind}_cores": "2"})
+            out.update({f"{kind}_{p.stem[:2]}_s": "(not measured yet)" for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")})
             continue
         out[f"{kind}_book_min"] = f"{r['total_s'] / 60:.0f}"
         out[f"{kind}_chapter_max_s"] = f"{max(r['chapters_s'].values()):.0f}"
         out[f"{kind}_measured"] = r["measured"]
         out[f"{kind}_cores"] = str(r["cpu_cores"])
+        for stem, seconds in r["chapters_s"].items():  # {{ cold_each_04_s }}: chapter 4 from its own empty cache
+            out[f"{kind}_{stem[:2]}_s"] = f"{seconds:.0f}"
     return out
 
 

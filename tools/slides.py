@@ -388,7 +388,7 @@ def _prose(md, text: str) -> Block:
 
 # --- code cells -----------------------------------------------------------------------------
 
-BOILERPLATE = re.compile(r"^\s*(import |from \S+ import |dev = nb\.setup|nb\.setup\(|nb\.glue\(|print\(widgets\.timing_summary|"
+BOILERPLATE = re.compile(r"^\s*(import |from \S+ import |dev = nb\.setup|nb\.setup\(|nb\.glue\(|print\(widgets\.timing_summary|widgets\.show_timing\(|"
                          r"ms = widgets\.frame_timings_ms|print\(f?\"rendering one frame|threads = torch\.get_num_threads|"
                          r"torch\.set_num_threads|# NBVAL_|# %%)")
 

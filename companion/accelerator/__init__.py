@@ -7,9 +7,12 @@ one pure function, in Timeloop's separation:
   ``"is"``), engine (dense, sparse, bit-serial, bit-fusion), buffers, DRAM link, clock,
   energy table (:mod:`.energy`: Horowitz 45 nm + Eyeriss ratios);
 * :class:`Gemm`, :class:`Conv2d`, :class:`Chain` (:mod:`.workload`) — a layer lowered to a
-  GEMM with its weight/activation densities and bits;
+  GEMM with its weight/activation densities and bits (:class:`ScaleSimConv2d` and
+  :func:`read_scalesim_topology` (:mod:`.topology`) lower a layer with SCALE-Sim's output size
+  ``ceil((in − k + s) / s)`` instead of PyTorch's, to reproduce the simulator);
 * the mapping (:mod:`.dataflow`) — folds, fill/drain cycles and SRAM accesses in closed form;
 * :func:`evaluate_layer` (:mod:`.cost`) -> :class:`LayerReport` (``.cycles``, ``.utilization``,
+  ``.scalesim_utilization``,
   ``.energy_pj``, ``.energy_breakdown``, ``.latency_s``, …) and :func:`evaluate_network`
   -> :class:`NetworkReport` for whole networks with per-layer densities and bits.
 
@@ -23,15 +26,21 @@ from __future__ import annotations
 from .arch import DATAFLOWS, ENGINES, SKIPS, Architecture
 from .cost import ENERGY_LEVELS, LayerReport, NetworkReport, evaluate_layer, evaluate_network
 from .dataflow import (dense_cycles, effective_reduction, fold_cycles, folds, mapping_efficiency,
-                       precision_time_factor, scalesim_ofmap_writes, spatial_dims, sram_accesses)
+                       precision_time_factor, scalesim_compute_utilization, scalesim_fold_span_cycles,
+                       scalesim_ofmap_writes, spatial_dims, sram_accesses)
 from .energy import EnergyTable, default_energy_table, energy_sources
-from .workload import Chain, Conv2d, Gemm, from_layer_spec, from_layers, from_module, input_densities
+from .topology import SCALESIM_TOPOLOGY_COLUMNS, parse_scalesim_row, read_scalesim_topology
+from .workload import (Chain, Conv2d, Gemm, ScaleSimConv2d, from_layer_spec, from_layers, from_module,
+                       input_densities, pytorch_output_size, scalesim_output_size)
 
 __all__ = ["Architecture", "Gemm", "Conv2d", "Chain", "evaluate_layer", "evaluate_network", "LayerReport",
            "NetworkReport", "EnergyTable", "default_energy_table", "energy_sources", "from_layer_spec",
            "from_layers", "from_module", "input_densities", "spatial_dims", "fold_cycles", "folds", "dense_cycles",
            "mapping_efficiency", "sram_accesses", "scalesim_ofmap_writes", "effective_reduction",
-           "precision_time_factor", "DATAFLOWS", "ENGINES", "SKIPS", "ENERGY_LEVELS"]
+           "precision_time_factor", "DATAFLOWS", "ENGINES", "SKIPS", "ENERGY_LEVELS",
+           "ScaleSimConv2d", "pytorch_output_size", "scalesim_output_size", "read_scalesim_topology",
+           "parse_scalesim_row", "SCALESIM_TOPOLOGY_COLUMNS", "scalesim_compute_utilization",
+           "scalesim_fold_span_cycles"]
 
 
 # --- exercises (checked with companion.exercises.check("ch7.<name>", answer)) --------------

@@ -54,9 +54,24 @@ class LayerReport:
     ``cycles``: compute cycles exactly as SCALE-Sim v3 counts them for any buffer size
     (its printed value + 1, see :attr:`scalesim_cycles`); ``stall_cycles``: the extra
     fill/drain of the ``tiles`` a too-small ofmap buffer forces (0 when it is large enough);
-    ``latency_cycles = max(cycles + stall_cycles, memory_cycles)``; ``utilization`` = executed
-    MAC slots / (R·C·cycles), SCALE-Sim's compute utilisation; energies in pJ per level,
+    ``latency_cycles = max(cycles + stall_cycles, memory_cycles)``; energies in pJ per level,
     ``energy_pj`` their sum.
+
+    Two utilisations:
+
+    * :attr:`utilization` = ``executed_macs / (R·C·cycles)``: the fraction of the PE-cycles of
+      the compute cycles (``cycles``, stalls excluded) that execute a MAC (``executed_macs``:
+      every dense MAC, zero operands included, on a dense engine; the MACs left after skipping
+      on a sparse or N:M engine). For a dense OS layer it equals SCALE-Sim's compute
+      utilisation; for WS and IS it is larger than SCALE-Sim's (0.02 to 6.9 pp on the
+      reference table), since a fold's ``T + 2R + C − 2`` cycles lack SCALE-Sim's ``C − 1``
+      drain cycles.
+    * :attr:`scalesim_utilization`: SCALE-Sim v3's "Compute Util" as a fraction, the mean over
+      folds of ``used·T / (R·C·span)`` with ``span = T + R + C − 2`` (OS) or
+      ``T + 2R + 2C − 3`` (WS, IS), i.e. ``mapping_efficiency · T / span``
+      (:func:`~companion.accelerator.dataflow.scalesim_compute_utilization`; Samajdar et al.,
+      ISPASS 2020), on the GEMM the array executes (``k_eff``, and ``T`` scaled by the
+      engine's precision factor). A combined report (Chain) averages its parts' over all folds.
     """
 
     name: str
@@ -95,6 +110,7 @@ class LayerReport:
     stall_cycles: int = 0
     gemms: int = 1
     parts: tuple = ()
+    scalesim_utilization: float = 0.0
 
     @property
     def folds(self) -> int:
@@ -109,6 +125,7 @@ class LayerReport:
 
     @property
     def utilization(self) -> float:
+        """``executed_macs / (R·C·cycles)`` (see the class docstring; not SCALE-Sim's for WS / IS)."""
         return self.executed_macs / (self.pes * self.cycles)
 
     @property
@@ -211,6 +228,7 @@ def _evaluate_gemm(arch: Architecture, g: Gemm) -> LayerReport:
     cycles = g.groups * fr * fc * (T_eff + overhead)
     stall_cycles = g.groups * fr * fc * (tiles - 1) * overhead
     map_eff = (Sr / (fr * R)) * (Sc / (fc * C))
+    scalesim_util = map_eff * T_eff / dfm.scalesim_fold_span_cycles(df, T_eff, R, C)
 
     # 3. SRAM accesses (words) and bits
     ifr, flr, ofw = dfm.sram_accesses(df, g.M, K_eff, g.N, R, C)
@@ -251,7 +269,7 @@ def _evaluate_gemm(arch: Architecture, g: Gemm) -> LayerReport:
         gemms=g.groups, memory_cycles=memory_cycles, latency_cycles=max(cycles + stall_cycles, memory_cycles),
         pes=arch.pes,
         clock_ghz=arch.clock_ghz, energy_dram_pj=e_dram, energy_buffer_pj=e_buffer, energy_array_pj=e_array,
-        energy_mac_pj=e_mac,
+        energy_mac_pj=e_mac, scalesim_utilization=scalesim_util,
         scalesim_ofmap_writes=ofw + (g.groups * fr * fc * (R + C) if df == "os" else 0))
 
 
@@ -265,8 +283,10 @@ def _combine(name: str, arch: Architecture, parts: list[LayerReport]) -> LayerRe
     sums = {k: sum(getattr(p, k) for p in parts) for k in _SUMMED}
     weight = sum(p.folds for p in parts)
     eff = sum(p.mapping_efficiency * p.folds for p in parts) / weight
+    ss_util = sum(p.scalesim_utilization * p.folds for p in parts) / weight
     return LayerReport(name=name, dataflow=arch.dataflow, engine=arch.engine, M=0, K=0, N=0, groups=1,
                        k_eff=0, row_folds=weight, col_folds=1, mapping_efficiency=eff, pes=arch.pes,
+                       scalesim_utilization=ss_util,
                        clock_ghz=arch.clock_ghz, parts=tuple(parts), **sums)
 
 

@@ -43,7 +43,8 @@ from __future__ import annotations
 import math
 
 __all__ = ["spatial_dims", "fold_cycles", "folds", "dense_cycles", "mapping_efficiency", "sram_accesses",
-           "scalesim_ofmap_writes", "effective_reduction", "precision_time_factor", "pow2_bits"]
+           "scalesim_ofmap_writes", "scalesim_fold_span_cycles", "scalesim_compute_utilization",
+           "effective_reduction", "precision_time_factor", "pow2_bits"]
 
 _DF = ("os", "ws", "is")
 
@@ -114,6 +115,39 @@ def scalesim_ofmap_writes(dataflow: str, M: int, K: int, N: int, R: int, C: int)
         fr, fc = folds(dataflow, M, K, N, R, C)
         writes += fr * fc * (R + C)
     return writes
+
+
+def scalesim_fold_span_cycles(dataflow: str, T: int, R: int, C: int) -> int:
+    """The cycles SCALE-Sim v3 charges one fold *when it computes utilisation*:
+
+    * OS: ``T + R + C − 2`` (= :func:`fold_cycles`);
+    * WS / IS: ``T + 2R + 2C − 3`` — the stationary-operand demand matrix of a fold has
+      ``2R + C + T − 2`` rows and SCALE-Sim takes ``rows + C − 1`` (the skew of the
+      C columns), i.e. ``C − 1`` cycles more than :func:`fold_cycles` (the cycle count, which
+      SCALE-Sim's "Total Cycles" confirms, overlaps that drain with the next fold).
+
+    (``systolic_compute_{os,ws,is}.py``, ``cycles_this_fold``; Samajdar et al., ISPASS 2020.)
+    """
+    _check(dataflow, T=T, R=R, C=C)
+    return T + R + C - 2 if dataflow == "os" else T + 2 * R + 2 * C - 3
+
+
+def scalesim_compute_utilization(dataflow: str, M: int, K: int, N: int, R: int, C: int) -> float:
+    """SCALE-Sim v3's "Compute Util" (COMPUTE_REPORT.csv, as a fraction, not %): the mean over
+    folds of ``used · T / (R · C · span)``, with ``used`` the PEs a fold maps and ``span`` =
+    :func:`scalesim_fold_span_cycles`. Every fold has the same ``T`` and the ``used`` sum to
+    ``Sr · Sc``, so in closed form
+
+        util = mapping_efficiency · T / span
+
+    For OS this equals executed MACs / (R·C·cycles) (``LayerReport.utilization``); for WS and
+    IS it is smaller, since ``span`` has ``C − 1`` cycles more than a fold's cycle count.
+
+    >>> round(scalesim_compute_utilization("ws", M=64, K=36, N=8, R=4, C=4), 6)  # 64 / 77
+    0.831169
+    """
+    Sr, Sc, T = spatial_dims(dataflow, M, K, N)
+    return mapping_efficiency(dataflow, M, K, N, R, C) * T / scalesim_fold_span_cycles(dataflow, T, R, C)
 
 
 def effective_reduction(K: int, fraction: float, lanes: int = 1) -> int:

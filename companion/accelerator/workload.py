@@ -5,7 +5,12 @@ SCALE-Sim convention, Samajdar et al., ISPASS 2020):
 
     M = batch · H_out · W_out   (output pixels),   K = F_h · F_w · C_in / groups,   N = C_out / groups
 
-with ``H_out = (H_in − F_h) // stride + 1`` on an *already padded* input. A grouped or depthwise
+with ``H_out = (H_in − F_h) // stride + 1`` on an *already padded* input (PyTorch's size,
+:func:`pytorch_output_size`: the real layer). SCALE-Sim sizes the output differently,
+``ceil((H_in − F_h + stride) / stride)`` (:func:`scalesim_output_size`), one pixel more
+whenever ``H_in − F_h`` is not a multiple of the stride; :class:`ScaleSimConv2d` and
+:func:`companion.accelerator.read_scalesim_topology` lower a layer that way, to reproduce the
+simulator's numbers. A grouped or depthwise
 convolution is ``groups`` independent GEMMs run one after another (depthwise: K = F_h·F_w,
 N = 1 — the reason it under-uses an array). A fully connected layer is ``Gemm(M=batch,
 K=in_features, N=out_features)``; a decomposed layer is a :class:`Chain` of small ones.
@@ -19,7 +24,48 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Iterable, Sequence, Union
 
-__all__ = ["Gemm", "Conv2d", "Chain", "Workload", "from_layer_spec", "from_layers", "from_module", "input_densities"]
+__all__ = ["Gemm", "Conv2d", "ScaleSimConv2d", "Chain", "Workload", "from_layer_spec", "from_layers", "from_module",
+           "input_densities", "pytorch_output_size", "scalesim_output_size"]
+
+
+def _check_size_args(in_px, kernel_px, stride, pad) -> None:
+    for name, v, minimum in (("in_px", in_px, 1), ("kernel_px", kernel_px, 1), ("stride", stride, 1),
+                             ("pad", pad, 0)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+            raise ValueError(f"{name} must be an int >= {minimum}, got {v!r}")
+    if kernel_px > in_px + 2 * pad:
+        raise ValueError(f"kernel_px={kernel_px} is larger than the padded input in_px + 2·pad = {in_px + 2 * pad}")
+
+
+def pytorch_output_size(in_px: int, kernel_px: int, stride: int = 1, pad: int = 0) -> int:
+    """Output size of one spatial dimension as PyTorch's ``nn.Conv2d`` computes it (dilation 1):
+
+        out = floor((in + 2·pad − kernel) / stride) + 1
+
+    The window never hangs over the padded input; this is the size :class:`Conv2d` uses.
+
+    >>> pytorch_output_size(10, 3, stride=2), pytorch_output_size(14, 3, stride=2, pad=1)
+    (4, 7)
+    """
+    _check_size_args(in_px, kernel_px, stride, pad)
+    return (in_px + 2 * pad - kernel_px) // stride + 1
+
+
+def scalesim_output_size(in_px: int, kernel_px: int, stride: int = 1) -> int:
+    """Output size of one spatial dimension as SCALE-Sim computes it on an already padded input:
+
+        out = ceil((in − kernel + stride) / stride) = ceil((in − kernel) / stride) + 1
+
+    (``topology_utils.topo_calc_hyperparams`` of SCALE-Sim v2/v3; Samajdar et al., "SCALE-Sim:
+    Systolic CNN Accelerator Simulator", arXiv 2018, and ISPASS 2020). It equals
+    :func:`pytorch_output_size` when ``in − kernel`` is a multiple of ``stride`` and is one
+    larger otherwise (the last window hangs over the input's edge).
+
+    >>> scalesim_output_size(10, 3, stride=2), scalesim_output_size(16, 3, stride=2)
+    (5, 8)
+    """
+    _check_size_args(in_px, kernel_px, stride, 0)
+    return -(-(in_px - kernel_px + stride) // stride)
 
 
 def _check_int(owner: str, name: str, v, minimum: int = 1) -> None:
@@ -115,7 +161,8 @@ class Gemm:
 class Conv2d:
     """A 2-D convolution on an already padded ``in_h x in_w`` input; lowered by :meth:`to_gemm`.
 
-    ``out = (in − kernel) // stride + 1``; ``groups`` = ``in_channels`` is a depthwise conv.
+    ``out = (in − kernel) // stride + 1`` (PyTorch's size; :class:`ScaleSimConv2d` has SCALE-Sim's);
+    ``groups`` = ``in_channels`` is a depthwise conv.
 
     >>> g = Conv2d(in_h=10, in_w=10, kernel_h=3, kernel_w=3, in_channels=4, out_channels=8).to_gemm()
     >>> (g.M, g.K, g.N)
@@ -173,6 +220,31 @@ class Conv2d:
 
     def with_compression(self, **kw) -> "Conv2d":
         return replace(self, **kw)
+
+
+@dataclass(frozen=True)
+class ScaleSimConv2d(Conv2d):
+    """A :class:`Conv2d` sized by SCALE-Sim's output convention instead of PyTorch's.
+
+    ``out = ceil((in − kernel + stride) / stride)`` per dimension (:func:`scalesim_output_size`);
+    everything else (im2col lowering, ``K``, ``N``, groups, compression fields) is
+    :class:`Conv2d`'s, so :func:`~companion.accelerator.evaluate_layer` gives exactly the cycles
+    and SRAM counts SCALE-Sim v3 reports for the same topology row. Use it to compare with the
+    simulator; use :class:`Conv2d` (the real layer's size) for everything else.
+    :func:`~companion.accelerator.read_scalesim_topology` returns these.
+
+    >>> c = dict(in_h=10, in_w=10, kernel_h=3, kernel_w=3, in_channels=4, out_channels=16, stride=2)
+    >>> Conv2d(**c).to_gemm().M, ScaleSimConv2d(**c).to_gemm().M
+    (16, 25)
+    """
+
+    @property
+    def out_h(self) -> int:
+        return scalesim_output_size(self.in_h, self.kernel_h, self.stride)
+
+    @property
+    def out_w(self) -> int:
+        return scalesim_output_size(self.in_w, self.kernel_w, self.stride)
 
 
 @dataclass(frozen=True)

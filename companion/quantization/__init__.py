@@ -49,8 +49,8 @@ from .model import (DEFAULT_GROUP_SIZE, GRANULARITIES, SIZE_METHODS, WEIGHT_METH
 from .primitives import (ROUNDINGS, SCHEMES, FakeQuantSTE, QParams, SignSTE, bits_per_layer, choose_qparams,
                          dequantize, fake_quantize, fake_quantize_ste, per_channel, per_group, per_tensor,
                          qparams_from_range, qrange, quantization_error, quantize, sign_ste, widen_range)
-from .recipes import (RECIPES, WEIGHT_KINDS, build_quantized, grad_sweep_recipe, qat_sweep_recipe, train_quantized,
-                      train_shared)
+from .recipes import (QAT_THREADS, RECIPES, WEIGHT_KINDS, build_quantized, grad_sweep_recipe, prefetch_quantized,
+                      qat_sweep_recipe, train_quantized, train_shared)
 
 __all__ = [
     # primitives: uniform quantizers and the STE
@@ -72,5 +72,5 @@ __all__ = [
     "dynamic_int8", "time_forward_ms",
     # recipes
     "WEIGHT_KINDS", "RECIPES", "qat_sweep_recipe", "grad_sweep_recipe", "build_quantized", "train_quantized",
-    "train_shared",
+    "prefetch_quantized", "QAT_THREADS", "train_shared",
 ]

@@ -2,8 +2,9 @@
 
 After the survey's section on data quantization (non-uniform and codebook quantization):
 
-* :func:`log_levels` / :func:`log_quantize` — the power-of-two grid of INQ (Zhou et al. 2017),
-  on which a multiplication is a shift;
+* :func:`log_levels` / :func:`log_quantize` — a power-of-two grid after INQ (Zhou et al. 2017;
+  denser than INQ's at the same bit width, see :func:`log_levels`), on which a multiplication
+  is a shift;
 * :func:`kmeans_codebook` / :func:`decode_codebook` — weight sharing by 1-d k-means, and
   :class:`SharedWeights` / :func:`share_weights_` / :func:`finetune_codebook` — Deep
   Compression's *trained quantization* (Han, Mao, Dally 2016), where each centroid is trained
@@ -40,11 +41,21 @@ def nearest_level(x: torch.Tensor, levels: torch.Tensor) -> tuple[torch.Tensor, 
 
 
 def log_levels(max_abs: float, bits: int) -> torch.Tensor:
-    """The power-of-two grid of INQ (Zhou et al. 2017): ``{0} ∪ {±2^k : n2 ≤ k ≤ n1}``.
+    """A power-of-two grid after INQ (Zhou et al. 2017): ``{0} ∪ {±2^k : n2 ≤ k ≤ n1}``.
 
-    ``n1 = floor(log2(4·max_abs/3))`` (so the largest weight rounds to ``2^n1``) and
-    ``2^(b−1) − 1`` exponents per sign: ``2^b − 1`` levels in all (``bits`` ≥ 2). A
+    ``n1 = floor(log2(4·max_abs/3))`` (INQ's, so the largest weight rounds to ``2^n1``) and
+    ``n2 = n1 − 2^(b−1) + 2``: ``2^(b−1) − 1`` exponents per sign, ``2^b − 1`` levels in all
+    (``bits`` ≥ 2) — every sign-magnitude code of ``b`` bits but the redundant ``−0``. A
     multiplication by such a weight is a shift.
+
+    This is denser than INQ's grid at the same ``b``. INQ's is
+    ``P_l = {±2^n1, …, ±2^n2, 0}`` with the same ``n1`` but ``n2 = n1 + 1 − 2^(b−1)/2``: one
+    bit is spent on marking zero, the other ``b − 1`` bits index at most ``2^(b−1)`` nonzero
+    values, i.e. ``2^(b−2)`` exponents per sign and ``2^(b−1) + 1`` levels (5 bits: 17 levels,
+    ``n2 = n1 − 7``; here 31 levels, ``n2 = n1 − 14``). The two coincide only at ``b = 2``
+    (``{±2^n1, 0}``); at ``b = 3`` INQ has ``{0, ±2^(n1−1), ±2^n1}``, this grid also ``±2^(n1−2)``.
+    So "``b``-bit log" figures from here are not INQ's ``b``-bit ones: our ``b`` bits buy the
+    range INQ gets with ``b + 1``, less its smallest exponent.
 
     >>> log_levels(1.0, 3).tolist()
     [-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0]
@@ -63,15 +74,77 @@ def log_quantize(x: torch.Tensor, bits: int) -> torch.Tensor:
     """``x`` rounded to the nearest level of :func:`log_levels` (``max_abs = max|x|``).
 
     An all-zero ``x`` has no power-of-two range; it is returned as zeros (0 is a level of
-    every such grid), as the uniform quantizers do.
+    every such grid), as the uniform quantizers do. Rounding is symmetric in sign: ``|x|`` is
+    rounded to the grid's non-negative half and a tie (a midpoint between two levels) goes to the
+    larger magnitude, as INQ's rule does, so ``log_quantize(-x) == -log_quantize(x)``.
     """
     x = check_values(x)
     bits = checks.check_bits(bits, low=2, high=16)
     amax = float(x.abs().max())
     if amax == 0:
         return torch.zeros_like(x)
-    _, values = nearest_level(x, log_levels(amax, bits))
-    return values.to(x.dtype)
+    levels = log_levels(amax, bits)
+    half = levels[levels >= 0]
+    # bucketize(right=True) puts a value equal to a midpoint into the upper bucket: ties round up
+    mids = (half[1:] + half[:-1]) / 2
+    mag = half[torch.bucketize(x.detach().abs().to(half.dtype), mids, right=True)]
+    return (torch.sign(x.detach()).to(half.dtype) * mag + 0.0).to(x.dtype)  # + 0.0: no -0.0
+
+
+def _reseed_empty(u, cnt, labels, centroids, counts, n_fill):
+    """Re-seed ``n_fill`` clusters at the distinct values farthest from their centroid.
+
+    Greedy over ``u`` by decreasing squared error ``(u − c_label)²`` (stable: ties go to the
+    smaller value), as scikit-learn does: a chosen value (all its copies) leaves its cluster and
+    becomes a new one-value cluster, unless that would empty its cluster. Returns the new labels
+    (the ``j``-th seed gets label ``len(centroids) + j``) and how many seeds were placed.
+    """
+    err = (u - centroids[labels]) ** 2
+    order = torch.argsort(err, descending=True, stable=True)
+    n_pos = int((err > 0).sum())  # a value at its centroid cannot seed a new, distinct one
+    labels = labels.clone()
+    left = counts.tolist()
+    m, placed, start = centroids.numel(), 0, 0
+    chunk = max(4 * n_fill, 1024)
+    while placed < n_fill and start < n_pos:
+        cand = order[start:min(start + chunk, n_pos)].tolist()
+        lab = labels[cand].tolist()
+        c = cnt[cand].tolist()
+        for i, li, ci in zip(cand, lab, c):
+            if left[li] > ci:  # its cluster keeps other members
+                left[li] -= ci
+                labels[i] = m + placed
+                placed += 1
+                if placed == n_fill:
+                    break
+        start += chunk
+    return labels, placed
+
+
+def _lloyd_step(u, cnt, centroids, k):
+    """One Lloyd iteration on the distinct values ``u`` (weights ``cnt``), float64.
+
+    Assign each value to its nearest centroid; re-seed empty clusters (and the ``k −
+    len(centroids)`` missing ones) at the farthest values; move each centroid to the mean of its
+    cluster, clamped to the cluster's range and rounded to float32 (so the means of the disjoint
+    1-d clusters stay strictly increasing). Returns ``(new sorted centroids, whether a
+    cluster was re-seeded)``.
+    """
+    labels, _ = nearest_level(u, centroids)
+    counts = torch.zeros_like(centroids).index_add_(0, labels, cnt)
+    n_fill = int((counts == 0).sum()) + (k - centroids.numel())
+    placed = 0
+    if n_fill:
+        labels, placed = _reseed_empty(u, cnt, labels, centroids, counts, n_fill)
+    n = centroids.numel() + placed
+    counts = torch.zeros(n, dtype=u.dtype).index_add_(0, labels, cnt)
+    sums = torch.zeros(n, dtype=u.dtype).index_add_(0, labels, u * cnt)
+    lo = torch.full((n,), math.inf, dtype=u.dtype).scatter_reduce_(0, labels, u, "amin")
+    hi = torch.full((n,), -math.inf, dtype=u.dtype).scatter_reduce_(0, labels, u, "amax")
+    keep = counts > 0
+    mean = torch.minimum(torch.maximum(sums[keep] / counts[keep], lo[keep]), hi[keep])
+    new = torch.unique(mean.to(torch.float32)).to(u.dtype)  # sorted; distinct by construction
+    return new, placed > 0
 
 
 def kmeans_codebook(weight: torch.Tensor, bits: int, *, init: str = "linear", iters: int = 30,
@@ -83,11 +156,19 @@ def kmeans_codebook(weight: torch.Tensor, bits: int, *, init: str = "linear", it
     choice, because it keeps the rare large weights), ``"density"`` (quantiles of the weight
     CDF) or ``"random"`` (Forgy: ``K`` weights drawn at random, ``seed``).
 
+    ``K = min(2^bits, number of distinct weights)``. Each iteration assigns every weight to its
+    nearest centroid, re-seeds a cluster left empty (or missing, when the initialisation has
+    repeated points) at the weight farthest from its centroid (largest current squared error,
+    as scikit-learn does; that weight leaves its cluster), then moves each centroid to the mean
+    of its cluster (in float64, rounded to float32). Iterations stop at a fixed point or after
+    ``iters``; if the cap leaves a centroid with no weight, a few more such steps re-seed it, so
+    the codebook holds exactly ``K`` distinct entries, each used. ``iters=0`` returns the
+    initialisation (less any point no weight chose).
+
     ``mask`` (bool, shape of ``weight``): only ``weight[mask]`` is clustered; the other
     (pruned) positions get code ``-1`` and decode to exactly 0 (they are not stored).
-    Clusters that end up empty are dropped, so the codebook may hold fewer than ``2^bits``
-    entries. Returns ``(codebook [K] float32, sorted ascending; codes int64 shaped like weight)``;
-    :func:`decode_codebook` rebuilds the weight.
+    Returns ``(codebook [K] float32, sorted ascending; codes int64 shaped like weight)``;
+    :func:`decode_codebook` rebuilds the weight. Deterministic (``seed`` only for ``"random"``).
     """
     weight = check_values(weight, "weight")
     bits = checks.check_bits(bits, high=16)
@@ -103,7 +184,9 @@ def kmeans_codebook(weight: torch.Tensor, bits: int, *, init: str = "linear", it
         values = w[mask]
     else:
         values = w.reshape(-1)
-    k = min(2 ** bits, values.numel())
+    u, cnt = torch.unique(values.to(torch.float64), return_counts=True)  # distinct weights, sorted
+    cnt = cnt.to(torch.float64)
+    k = min(2 ** bits, u.numel())
     lo, hi = float(values.min()), float(values.max())
     if init == "linear":
         centroids = torch.linspace(lo, hi, k) if hi > lo else torch.tensor([lo])
@@ -113,28 +196,28 @@ def kmeans_codebook(weight: torch.Tensor, bits: int, *, init: str = "linear", it
     else:
         gen = torch.Generator().manual_seed(seed)
         centroids = values[torch.randperm(values.numel(), generator=gen)[:k]]
-    centroids = torch.unique(centroids)  # sorted, no duplicates
+    centroids = torch.unique(centroids.to(torch.float32)).to(torch.float64)  # sorted, no duplicates
     for _ in range(iters):
-        idx, _ = nearest_level(values, centroids)
-        sums = torch.zeros_like(centroids).index_add_(0, idx, values)
-        counts = torch.zeros_like(centroids).index_add_(0, idx, torch.ones_like(values))
-        keep = counts > 0
-        new = sums[keep] / counts[keep]
-        new, _ = torch.sort(new)
-        if new.shape == centroids.shape and torch.equal(new, centroids):
+        new, reseeded = _lloyd_step(u, cnt, centroids, k)
+        if not reseeded and torch.equal(new, centroids):
             break
-        centroids = torch.unique(new)
-    idx, _ = nearest_level(values, centroids)
+        centroids = new
+    for _ in range(100 if iters else 0):  # the cap may leave a centroid unused: re-seed it
+        idx, _ = nearest_level(u, centroids)
+        if centroids.numel() == k and torch.unique(idx).numel() == k:
+            break
+        centroids, _ = _lloyd_step(u, cnt, centroids, k)
+    idx, _ = nearest_level(values.to(torch.float64), centroids)
     used = torch.unique(idx)
-    if used.numel() < centroids.numel():  # drop centroids no weight chose
+    if used.numel() < centroids.numel():  # only iters=0 (or a pathological cap): drop unused points
         centroids = centroids[used]
-        idx, _ = nearest_level(values, centroids)
+        idx, _ = nearest_level(values.to(torch.float64), centroids)
     codes = torch.full(weight.shape, -1, dtype=torch.int64)
     if mask is not None:
         codes[mask] = idx
     else:
         codes = idx.reshape(weight.shape)
-    return centroids, codes
+    return centroids.to(torch.float32), codes
 
 
 def decode_codebook(codebook: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:

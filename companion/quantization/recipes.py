@@ -10,6 +10,8 @@ reproduces the book.
 """
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import nn
 
@@ -21,7 +23,7 @@ from .model import FakeQuantWeight, _quantize_weight, prepare_qat_
 from .primitives import FakeQuantSTE, choose_qparams, fake_quantize_ste, qparams_from_range, widen_range
 
 __all__ = ["WEIGHT_KINDS", "RECIPES", "qat_sweep_recipe", "grad_sweep_recipe", "build_quantized",
-           "train_quantized", "train_shared"]
+           "train_quantized", "prefetch_quantized", "QAT_THREADS", "train_shared"]
 
 #: Weight quantizers a recipe can train with.
 WEIGHT_KINDS = ("float", "uniform", "binary", "xnor", "ternary", "ttq")
@@ -42,6 +44,10 @@ def _weight_factory(kind: str, bits: int | None):
         return lambda name, layer: TTQWeight(layer.weight)
     raise ValueError(f"weight kind must be one of {WEIGHT_KINDS}, got {kind!r}")
 
+
+#: Torch threads of every quantization-aware training (LeNets gain little from more; a fixed
+#: count keeps the weights independent of the core count and lets them train one per core).
+QAT_THREADS = 1
 
 #: Named training recipes of the chapter (keyword arguments of :func:`train_quantized`).
 RECIPES: dict[str, dict] = {
@@ -117,7 +123,10 @@ def train_quantized(model_name: str, weight: str = "uniform", bits: int | None =
     """Train (or load from the cache) a quantized network: :func:`build_quantized`, then
     :func:`companion.train.fit` for ``epochs`` with Adam at ``lr``. Binary/ternary latent
     weights are clipped to [−1, 1] after each step (BinaryConnect). The returned model keeps
-    its quantization wrappers (its forward is the quantized network); ``bake_`` freezes it."""
+    its quantization wrappers (its forward is the quantized network); ``bake_`` freezes it.
+
+    Training runs on :data:`QAT_THREADS` torch threads, whatever the machine's core count, so
+    :func:`prefetch_quantized` can train one network per core with the same bits."""
     from .. import train as _train
     spec = {"ch4": "train_quantized", "model": model_name, "weight": weight, "bits": bits,
             "act_bits": act_bits, "grad_bits": grad_bits, "epochs": epochs, "lr": lr,
@@ -130,13 +139,28 @@ def train_quantized(model_name: str, weight: str = "uniform", bits: int | None =
         (f"G{grad_bits}" if grad_bits < 32 else "")
 
     def fit(model):
-        _train.fit(model, epochs=epochs, lr=lr, seed=seed, callbacks=callbacks, progress=progress, desc=label)
+        with _train.num_threads(QAT_THREADS):
+            _train.fit(model, epochs=epochs, lr=lr, seed=seed, callbacks=callbacks, progress=progress, desc=label)
 
     model = _train.cached_model(spec, make, fit, name=f"ch4-{model_name}-{weight}", code=(train_quantized, *_QAT_CODE))
     for q in model.modules():
         if isinstance(q, ActQuant):
             q.mode = "qat"
     return model
+
+
+def prefetch_quantized(calls) -> int:
+    """Make sure ``train_quantized(**kwargs)`` is cached for each ``kwargs`` in ``calls``; returns
+    how many were trained. The missing ones train side by side, one per CPU core
+    (:func:`companion.train.prefetch`), bit for bit as the calls one by one would train them."""
+    from .. import train as _train
+    calls = [dict(c) for c in calls]
+    unknown = sorted({k for c in calls for k in c} - set(inspect.signature(train_quantized).parameters))
+    if unknown:
+        raise TypeError(f"unknown argument(s) of train_quantized: {unknown}")
+    if any("model_name" not in c for c in calls):
+        raise TypeError("every call needs a model_name")
+    return _train.prefetch(train_quantized, [{**c, "progress": False} for c in calls], threads_per_call=QAT_THREADS)
 
 
 def train_shared(model_name: str, bits: int, *, epochs: int = 1, lr: float = 1e-4, init: str = "linear",

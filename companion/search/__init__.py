@@ -26,10 +26,10 @@ the tests run them on toy problems; the model-level helpers tie them to the book
 from __future__ import annotations
 
 from . import _exercises  # noqa: F401  (registers the ch8 search exercises)
-from .book import (apply_policy, policy_size_bits, accelerator_cost, proxy_score, finetune_policy, DEFAULT_SPACE, BOOK_BUDGET_FRACTION, book_architecture, book_problem, compare_with_uniform, policy_from_spec)
+from .book import (apply_policy, policy_size_bits, accelerator_cost, proxy_score, finetune_policy, DEFAULT_SPACE, BOOK_BUDGET_FRACTION, book_architecture, book_layer_weights, book_problem, compare_with_uniform, policy_from_spec)
 from .policies import (Policy, SearchSpace, SearchResult, repair, evolutionary_search, best_uniform, protected_layers, min_cost)
 
 __all__ = ["Policy", "SearchSpace", "SearchResult", "repair", "evolutionary_search", "best_uniform",
            "protected_layers", "min_cost", "apply_policy", "policy_size_bits", "accelerator_cost", "proxy_score", "finetune_policy", "DEFAULT_SPACE",
-           "BOOK_BUDGET_FRACTION", "book_architecture", "book_problem", "compare_with_uniform",
+           "BOOK_BUDGET_FRACTION", "book_architecture", "book_layer_weights", "book_problem", "compare_with_uniform",
            "policy_from_spec"]

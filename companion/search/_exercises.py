@@ -7,7 +7,7 @@ import torch
 from .. import exercises, train
 
 from .policies import (Policy, SearchSpace, best_uniform, protected_layers)
-from .book import (BOOK_BUDGET_FRACTION, DEFAULT_SPACE, apply_policy, book_architecture, book_problem)
+from .book import (BOOK_BUDGET_FRACTION, DEFAULT_SPACE, apply_policy, book_architecture, book_layer_weights, book_problem)
 # --- exercises -----------------------------------------------------------------------------------
 
 def _ex_space_size() -> int:
@@ -29,10 +29,10 @@ def _check_beats_uniform(policy) -> str:
     s = score(policy)
     if s <= uni_score:
         raise exercises.ExerciseError(
-            f"{s:.1f} % does not beat the best uniform policy with the first and last layers protected "
+            f"{s:.1f} % does not beat the best uniform policy with its small end layers protected "
             f"({uni_score:.1f} %; the plain uniform one scores {plain_score:.1f} %). Hint: which layer is most "
             "sensitive, and which one costs the most?")
-    return (f"{s:.1f} % vs {uni_score:.1f} % for the best uniform policy with the first and last layers "
+    return (f"{s:.1f} % vs {uni_score:.1f} % for the best uniform policy with its small end layers "
             f"protected (plain uniform: {plain_score:.1f} %), at {c / 1e6:.2f} µJ.")
 
 
@@ -45,11 +45,12 @@ def _book_uniform_scores() -> tuple[float, float]:
 
     def compute():
         space, cost, score, budget = book_problem()
-        fs, fb = protected_layers(space, cost, budget)
+        fs, fb = protected_layers(space, cost, budget, weights=book_layer_weights())
         protected = best_uniform(space, cost, score, budget, fixed_sparsity=fs, fixed_bits=fb)
         return [protected.score, best_uniform(space, cost, score, budget).score]
     protected, plain = train.cached_result(spec, compute, name="ch8-uniform", parents=[train.baseline_key("lenet300")],
-                                           code=(_book_uniform_scores, book_problem, best_uniform, protected_layers,
+                                           code=(_book_uniform_scores, book_problem, book_layer_weights, best_uniform,
+                                                 protected_layers,
                                                  apply_policy))
     return float(protected), float(plain)
 
@@ -95,5 +96,5 @@ exercises.register(
     "ch8.beat_uniform",
     "Hand-design a Policy for LeNet-300-100 that meets the chapter's energy budget and whose proxy accuracy "
     "(validation, no fine-tuning) beats the best uniform policy under the same budget — the fair one, which "
-    "keeps the first and last layers at 8 bits and dense where the budget allows (as AMC and HAQ do).",
+    "keeps the small end layers (here the classifier fc3) at 8 bits and dense, as AMC and HAQ protect their small, sensitive end layers.",
     _check_beats_uniform, "hard")

@@ -147,18 +147,25 @@ def book_problem(model_name: str = "lenet300", *, budget_fraction: float = BOOK_
     return space, cost, proxy_score(base, split), budget_fraction * cost(space.uniform(0.0, 8))
 
 
+def book_layer_weights(model_name: str = "lenet300") -> dict[str, int]:
+    """``{layer: weight count}`` of the baseline ``model_name`` (which end layers are small)."""
+    return {l.name: int(l.weights) for l in metrics.measure_layers(train.baseline(model_name, progress=False))}
+
+
 def compare_with_uniform(model_name: str = "lenet300", seeds: Sequence[int] = (0, 1, 2), *,
                          budget_fraction: float = BOOK_BUDGET_FRACTION, metric: str = "energy_pj",
                          population: int = 12, generations: int = 8, epochs: int = 2, lr: float = 5e-4,
-                         protect_first_last: bool = True, progress: bool = False) -> dict:
+                         protect_first_last: bool = True, protect_max_share: float = 0.1,
+                         progress: bool = False) -> dict:
     """The chapter's experiment, cached: for each seed, search a per-layer policy (seeded
     evolution, started from the uniform references) and fine-tune it and the uniform reference
     with the same recipe and seed, from the same baseline (seed 0); report proxy and test
     accuracies and costs.
 
     The reference (``"uniform"``) is the best uniform policy whose first and last layers keep 8
-    bits and stay dense where the budget allows (:func:`protected_layers`; AMC and HAQ protect
-    them too) when ``protect_first_last``; ``"uniform_all"`` is the plain one (every layer at the
+    bits and stay dense where the budget allows, if they are small (at most ``protect_max_share``
+    of the weights: :func:`protected_layers`; AMC and HAQ protect small, sensitive end layers)
+    when ``protect_first_last``; ``"uniform_all"`` is the plain one (every layer at the
     same ``(s, b)``), kept for comparison. Returns ``{"budget", "dense_cost", "layers", "uniform":
     {...}, "uniform_all": {...}, "protected": {"sparsity", "bits"}, "runs": [{"seed", "policy", "cost",
     "proxy", "test", "uniform_test", "uniform_all_test", "history"}, ...], "gain_pp": [...],
@@ -172,17 +179,20 @@ def compare_with_uniform(model_name: str = "lenet300", seeds: Sequence[int] = (0
     spec = {"ch8": "compare_with_uniform", "model": model_name, "seeds": seeds,
             "budget_fraction": budget_fraction, "metric": metric, "population": population,
             "generations": generations, "epochs": epochs, "lr": lr, "protect_first_last": protect_first_last,
+            "protect_max_share": float(protect_max_share),
             "space": [DEFAULT_SPACE.sparsities, DEFAULT_SPACE.bits], "arch": repr(book_architecture())}
 
     def compute():
         space, cost, score, budget = book_problem(model_name, budget_fraction=budget_fraction, metric=metric)
         plain = best_uniform(space, cost, score, budget)
-        fs, fb = protected_layers(space, cost, budget) if protect_first_last else ({}, {})
+        weights = book_layer_weights(model_name)
+        fs, fb = (protected_layers(space, cost, budget, weights=weights, max_share=protect_max_share)
+                  if protect_first_last else ({}, {}))
         uni = best_uniform(space, cost, score, budget, fixed_sparsity=fs, fixed_bits=fb)
         out = {"budget": budget, "dense_cost": cost(space.uniform(0.0, 8)), "layers": list(space.layers),
                "uniform": {"policy": uni.policy.as_spec(), "cost": uni.cost, "proxy": uni.score},
                "uniform_all": {"policy": plain.policy.as_spec(), "cost": plain.cost, "proxy": plain.score},
-               "protected": {"sparsity": fs, "bits": fb}, "runs": []}
+               "protected": {"sparsity": fs, "bits": fb}, "weights": weights, "runs": []}
 
         def test_acc(policy, seed):
             return train.evaluate(finetune_policy(model_name, policy, epochs=epochs, lr=lr, seed=seed,
@@ -200,7 +210,8 @@ def compare_with_uniform(model_name: str = "lenet300", seeds: Sequence[int] = (0
 
     return train.cached_result(spec, compute, name=f"ch8-autocomp-{model_name}",
                                parents=[train.baseline_key(model_name)],
-                               code=(compare_with_uniform, book_problem, best_uniform, protected_layers,
+                               code=(compare_with_uniform, book_problem, book_layer_weights, best_uniform,
+                                     protected_layers,
                                      evolutionary_search, repair, apply_policy, finetune_policy))
 
 

@@ -278,13 +278,19 @@ def best_uniform(space: SearchSpace, cost: Callable[[Policy], float], score: Cal
 
 
 def protected_layers(space: SearchSpace, cost: Callable[[Policy], float], budget: float, *,
-                     bits: int = 8) -> tuple[dict[str, float], dict[str, int]]:
+                     bits: int = 8, weights: Mapping[str, int] | None = None,
+                     max_share: float = 0.1) -> tuple[dict[str, float], dict[str, int]]:
     """The ``(fixed_sparsity, fixed_bits)`` of a uniform baseline that protects the first and last
     layers as AMC (He et al. 2018) and HAQ (Wang et al. 2019) do: both keep ``bits`` and stay dense.
 
-    If a protected layer kept dense cannot fit the budget even with every other layer at its most
-    compressed setting (in LeNet-300-100 the first layer holds 88 % of the weights), that layer
-    keeps its ``bits`` but takes the uniform sparsity; the layers are released largest cost first.
+    They protect them for a reason: in their CNNs those layers are *small and sensitive* (a few
+    percent of the weights, and errors there reach every later layer or the output directly).
+    With ``weights`` (``{layer: weight count}``), a first or last layer that holds more than
+    ``max_share`` of all weights is not protected at all (in LeNet-300-100 the first layer holds
+    88 % of them: protecting it would spend most of the budget on the least sensitive layer).
+    If a protected layer kept dense still cannot fit the budget with every other layer at its most
+    compressed setting, it keeps its ``bits`` but takes the uniform sparsity; the layers are
+    released largest cost first.
     """
     if not isinstance(space, SearchSpace):
         raise TypeError(f"space must be a SearchSpace, got {type(space).__name__}")
@@ -293,6 +299,14 @@ def protected_layers(space: SearchSpace, cost: Callable[[Policy], float], budget
                          f"got bits={bits!r}, sparsities={list(space.sparsities)}")
     budget = _check_budget(space, cost, budget)
     ends = list(dict.fromkeys((space.layers[0], space.layers[-1])))
+    if weights is not None:
+        missing = [n for n in space.layers if n not in weights]
+        if missing:
+            raise ValueError(f"weights lacks the layer(s) {missing}; it must map every layer of the space to its count")
+        if not 0.0 < float(max_share) <= 1.0:
+            raise ValueError(f"max_share must be in (0, 1], got {max_share!r}")
+        total = sum(int(weights[n]) for n in space.layers)
+        ends = [n for n in ends if int(weights[n]) <= max_share * total]
     fixed_bits = {n: bits for n in ends}
     dense = list(ends)
 

@@ -9,6 +9,7 @@ SCALE-Sim needs ``numpy<2.4``, so run this script in a venv of its own (never th
     python3 -m venv /tmp/ssim && /tmp/ssim/bin/pip install scalesim==3.0.0 "numpy<2.4"
     /tmp/ssim/bin/python data/scalesim/make_reference.py            # writes reference.csv
     /tmp/ssim/bin/python data/scalesim/make_reference.py --buffer-sweep   # writes buffer_sweep.csv
+    /tmp/ssim/bin/python data/scalesim/make_reference.py --odd-stride     # writes odd_stride.csv
 
 Pitfalls it handles (see the project's TOOLING notes): every topology row ends with a comma;
 a layout file must exist even though no custom layout is used; the simulator writes large
@@ -43,6 +44,20 @@ CONV_LAYERS = [
     ("conv_3x3_wide", 9, 9, 3, 3, 8, 40, 1),
     ("DPconv_3x3", 10, 10, 3, 3, 6, 1, 1),  # "DP" in the name: SCALE-Sim splits it into one layer per channel
 ]
+# Odd-stride layers: (in − kernel) is not a multiple of the stride (in one or both dimensions),
+# where SCALE-Sim's output size ceil((in − k + s) / s) is one more than PyTorch's
+# (in − k) // s + 1. Written to odd_stride.csv by ``--odd-stride`` (every array and dataflow),
+# plus ResNet-50's layer4.0.conv2 (14x14 padded to 16x16, 512 -> 512, 3x3, stride 2) on the
+# 32x32 WS array only (it is slow to simulate).
+ODD_STRIDE_LAYERS = [
+    ("conv_3x3_s2_odd", 10, 10, 3, 3, 4, 16, 2),     # 7 % 2 = 1: 5x5 vs PyTorch's 4x4
+    ("conv_5x5_s3_odd", 16, 16, 5, 5, 3, 8, 3),      # 11 % 3 = 2: 5x5 vs 4x4
+    ("conv_7x7_s2_rect", 20, 14, 7, 7, 3, 6, 2),     # 13 % 2 = 1, 7 % 2 = 1: 8x5 vs 7x4
+    ("conv_2x2_s3_mixed", 11, 12, 2, 2, 5, 7, 3),    # height 9 % 3 = 0 (4 = 4), width 10 % 3 = 1: 5 vs 4
+    ("DPconv_3x3_s2_odd", 10, 10, 3, 3, 6, 1, 2),    # depthwise, 7 % 2 = 1
+]
+ODD_STRIDE_RESNET = ("resnet50_layer4.0.conv2", 16, 16, 3, 3, 512, 512, 2)
+
 # (name, M, K, N)
 GEMM_LAYERS = [
     ("gemm_tiny", 4, 4, 4),
@@ -191,6 +206,22 @@ def buffer_sweep(path: Path = HERE / "buffer_sweep.csv") -> None:
         w.writerows(rows)
 
 
+def odd_stride(path: Path = HERE / "odd_stride.csv") -> None:
+    """Write ``odd_stride.csv`` (the reference columns): :data:`ODD_STRIDE_LAYERS` on every array
+    and dataflow, and :data:`ODD_STRIDE_RESNET` on the 32x32 WS array."""
+    import scalesim  # noqa: F401
+    rows = []
+    for r, c in ARRAYS:
+        for df in DATAFLOWS:
+            rows += simulate("conv", ODD_STRIDE_LAYERS, r, c, df)
+    rows += simulate("conv", [ODD_STRIDE_RESNET], 32, 32, "ws")
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS, restval="")
+        w.writeheader()
+        w.writerows(rows)
+    print(f"wrote {len(rows)} rows to {path}", file=sys.stderr)
+
+
 def main(path: Path = HERE / "reference.csv") -> None:
     import scalesim  # noqa: F401  (fail early with a clear message if it is missing)
     rows = []
@@ -209,5 +240,7 @@ def main(path: Path = HERE / "reference.csv") -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--buffer-sweep"]:  # only the (slow) buffer-size table
         buffer_sweep()
+    elif sys.argv[1:2] == ["--odd-stride"]:  # only the odd-stride table
+        odd_stride()
     else:
         main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "reference.csv")

@@ -263,8 +263,9 @@ explorer = widgets.explore(cost_frame, title="Cost of a network vs bitwidth",
 
 # %% tags=["nbval-ignore-output"]
 ms = widgets.frame_timings_ms(cost_frame, {"network": ["vgg16", "resnet50"], "bits": [32, 8]})
-print(f"rendering one frame: median {np.median(ms):.0f} ms (done once per frame, when the cell runs)")
-print(widgets.timing_summary(explorer))
+if not widgets.static_mode():  # a measurement for the live notebook, not the website
+    print(f"rendering one frame: median {np.median(ms):.0f} ms (done once per frame, when the cell runs)")
+widgets.show_timing(explorer)
 
 # %% [markdown]
 # ## What it buys in practice: MACs are not milliseconds
@@ -338,22 +339,31 @@ check("ch1.vgg_fc_share", answer_2)
 
 # %% [markdown]
 # **3 (hard).** With 8-bit weights *and* activations, what fraction of AlexNet's first-order
-# energy goes to DRAM? Then compute the share at 4 bits and explain in one sentence why it does
-# not fall although the total energy halves (look at how each term of the model scales with the
-# bitwidth: DRAM and SRAM traffic with `bits`, a MAC with `bits²` plus a fixed 32-bit accumulate).
-# Quantization shrinks every term together; only keeping the weights on chip removes DRAM's share.
+# energy goes to DRAM (`answer_3`)? Now quantize only the *weights* to 4 bits, activations staying
+# at 8 (`answer_3b`): what is the share now? Before computing, write down how each term of the
+# model scales: DRAM traffic with the bits of what is moved (weights · w_bits + activations ·
+# a_bits), SRAM traffic with the wider operand, a MAC with `bits²` plus a fixed 32-bit accumulate.
+# Which terms fall, which stay? Then explain in one sentence what the share depends on.
 
 # %%
-answer_3 = None  # your number here
+answer_3 = None   # your number here: 8-bit weights and activations
+answer_3b = None  # your number here: 4-bit weights, 8-bit activations
 check("ch1.alexnet_dram_share", answer_3)
+check("ch1.alexnet_dram_share_w4a8", answer_3b)
 
 # %% tags=["hide-cell", "solution"]
 e = why_compress.energy_breakdown_pj(why_compress.layer_costs("alexnet", 8))
 answer_3 = e["DRAM"] / sum(e.values())
 check("ch1.alexnet_dram_share", answer_3)
-e4 = why_compress.energy_breakdown_pj(why_compress.layer_costs("alexnet", 4))
-print(f"DRAM share at 8 bits {answer_3:.1%}, at 4 bits {e4['DRAM'] / sum(e4.values()):.1%}; "
-      f"total {sum(e.values()) / 1e6:.0f} -> {sum(e4.values()) / 1e6:.0f} µJ")
+e48 = why_compress.energy_breakdown_pj(why_compress.layer_costs("alexnet", 4, 8))
+answer_3b = e48["DRAM"] / sum(e48.values())
+check("ch1.alexnet_dram_share_w4a8", answer_3b)
+print(f"DRAM share W8A8 {answer_3:.1%}, W4A8 {answer_3b:.1%}; total {sum(e.values()) / 1e6:.0f} -> "
+      f"{sum(e48.values()) / 1e6:.0f} µJ")
+# The DRAM term is dominated by AlexNet's FC weights: halving the weight bits halves it, while the
+# SRAM and MAC terms follow the wider 8-bit operand and stay. So the share falls. Quantizing
+# weights and activations together scales DRAM and SRAM alike and leaves the share nearly where it
+# was: what matters is which bytes move, not the bit width as such.
 
 # %% [markdown]
 # ## Summary

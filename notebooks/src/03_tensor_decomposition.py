@@ -19,8 +19,8 @@
 # on tensor decomposition {cite:p}`deng2020model`.
 #
 # **Run time**: {glue:text}`ch3_runtime_s:.0f` s on the CPU that built this page, with the
-# fine-tuned models in the cache (the first run fine-tunes them: a few minutes on 2 cores, with
-# progress bars). **GPU**: not needed; it would only shorten that first run.
+# fine-tuned models in the cache (the first run fine-tunes them: {{ cold_each_03_s }} s on
+# {{ cold_each_cores }} cores from an empty cache, with progress bars). **GPU**: not needed; it would only shorten that first run.
 # ```
 
 # %% tags=["nbval-ignore-output"]
@@ -386,10 +386,11 @@ def rank_frame(fmt="SVD", rank_step=1):
 
 # %% tags=["nbval-ignore-output"]
 controls = {"fmt": list(SWEEPS), "rank_step": list(range(1, 9))}
-print(f"rendering one frame: {np.median(widgets.frame_timings_ms(rank_frame, controls, max_frames=4)):.0f} ms (once, when the cell runs)")
+if not widgets.static_mode():  # a measurement for the live notebook, not the website
+    print(f"rendering one frame: {np.median(widgets.frame_timings_ms(rank_frame, controls, max_frames=4)):.0f} ms (once, when the cell runs)")
 explorer = widgets.explore(rank_frame, title="Rank and format: error, size, MACs, accuracy (no fine-tuning)",
                            dpi=70, **controls)
-print(widgets.timing_summary(explorer))
+widgets.show_timing(explorer)
 
 # %% [markdown]
 # Things to notice while you drag: the SVD curve drops steeply at first (a few directions carry
