@@ -142,41 +142,84 @@ def _would_train(recipe: Callable[..., Any], kwargs: dict) -> bool:
 
 
 def _prefetch_main() -> None:
-    """Worker of :func:`prefetch` (a fresh ``python`` process): read one pickled job from stdin, run it."""
+    """Worker of :func:`prefetch` (a fresh ``python`` process, kept for many jobs): read pickled
+    jobs from stdin (each an 8-byte big-endian length, then the pickle; length 0 ends), run each,
+    answer ``ok`` on the protocol pipe. Anything a recipe prints goes to stderr."""
     import importlib
     import pickle
     import sys
-    threads, module, qualname, kwargs = pickle.loads(sys.stdin.buffer.read())
-    pin_threads(threads)  # the parent's count: the same cache keys
-    recipe = importlib.import_module(module)
-    for part in qualname.split("."):
-        recipe = getattr(recipe, part)
-    recipe(**kwargs)
+    proto = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)  # a recipe's prints must not corrupt the protocol
+    stdin = sys.stdin.buffer
+    while True:
+        head = stdin.read(8)
+        if len(head) < 8 or int.from_bytes(head, "big") == 0:
+            return
+        threads, module, qualname, kwargs = pickle.loads(stdin.read(int.from_bytes(head, "big")))
+        pin_threads(threads)  # the parent's count: the same cache keys
+        recipe = importlib.import_module(module)
+        for part in qualname.split("."):
+            recipe = getattr(recipe, part)
+        recipe(**kwargs)
+        proto.write(b"ok\n")
 
 
 def _run_jobs(jobs: list[bytes], n: int) -> None:
-    """Run each pickled job in its own ``python`` process, ``n`` at a time; raise if one fails."""
+    """Run the pickled jobs in ``n`` worker processes, each kept for as many jobs as it gets (a
+    Python process with torch takes seconds to start: one per job would cost more than the
+    shortest trainings). A worker takes the next job when it finishes one, so the given order is
+    the order jobs start (put the longest first). Raise, with the worker's error, if one fails."""
+    import selectors
     import subprocess
     import sys
     import tempfile
     cmd = [sys.executable, "-c", "import companion.train as t; t._prefetch_main()"]
-    todo, running, failed = list(enumerate(jobs)), [], []
-    while todo or running:
-        while todo and len(running) < n:
+    todo = list(enumerate(jobs))
+    sel = selectors.DefaultSelector()
+    failed: list[str] = []
+    workers = []
+
+    def send(w) -> None:
+        if todo and not failed:
             i, job = todo.pop(0)
+            w["job"] = i
+            w["proc"].stdin.write(len(job).to_bytes(8, "big") + job)
+        else:
+            w["job"] = None
+            w["proc"].stdin.write((0).to_bytes(8, "big"))
+        w["proc"].stdin.flush()
+
+    try:
+        for _ in range(min(n, len(todo))):
             err = tempfile.TemporaryFile()
-            p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
-            p.stdin.write(job)
-            p.stdin.close()
-            running.append((p, i, err))
-        time.sleep(0.05)
-        for entry in [r for r in running if r[0].poll() is not None]:
-            running.remove(entry)
-            p, i, err = entry
-            if p.returncode != 0:
-                err.seek(0)
-                failed.append(f"job {i}: exit {p.returncode}\n{err.read().decode(errors='replace')[-2000:]}")
-            err.close()
+            p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+            w = {"proc": p, "err": err, "job": None}
+            workers.append(w)
+            sel.register(p.stdout, selectors.EVENT_READ, w)
+            send(w)
+        open_pipes = len(workers)
+        while open_pipes:
+            for key, _ in sel.select():
+                w = key.data
+                line = w["proc"].stdout.readline()
+                if line == b"ok\n":
+                    try:
+                        send(w)
+                    except BrokenPipeError:
+                        pass
+                    continue
+                sel.unregister(w["proc"].stdout)  # EOF: the worker ended
+                open_pipes -= 1
+                rc = w["proc"].wait()
+                if rc != 0 or w["job"] is not None:
+                    w["err"].seek(0)
+                    failed.append(f"job {w['job']}: exit {rc}\n{w['err'].read().decode(errors='replace')[-2000:]}")
+    finally:
+        for w in workers:
+            if w["proc"].poll() is None:
+                w["proc"].kill()
+                w["proc"].wait()
+            w["err"].close()
     if failed:
         raise RuntimeError("prefetch: a worker failed:\n" + "\n".join(failed))
 

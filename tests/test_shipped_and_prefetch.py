@@ -140,3 +140,13 @@ def test_prefetch_quantized_checks_its_calls():
         Q.prefetch_quantized([dict(model_name="lenet5", bitz=4)])
     with pytest.raises(TypeError, match="model_name"):
         Q.prefetch_quantized([dict(bits=4)])
+
+
+def test_workers_run_many_jobs_each_and_a_recipe_that_prints_does_not_break_them():
+    """Each worker process is kept for several jobs (starting Python with torch takes seconds);
+    what a recipe prints goes to stderr, never into the workers' protocol pipe."""
+    import pickle
+    jobs = [pickle.dumps((1, "builtins", "print", {"end": f"noise {i}\n"})) for i in range(7)]
+    train._run_jobs(jobs, 2)  # 7 jobs on 2 workers, each printing: no error
+    with pytest.raises(RuntimeError, match="job 3: exit 1(.|\n)*truediv expected 2 arguments"):
+        train._run_jobs(jobs[:3] + [pickle.dumps((1, "operator", "truediv", {}))] + jobs[3:], 1)

@@ -64,10 +64,11 @@ for name, acc in base_acc.items():
 SEEDS = (0, 1, 2)                 # the seed test of QAT against PTQ
 BITS_AXIS = list(range(1, 9))     # the weight-bit sweep
 GRAD_BITS = [32, 8, 6, 4, 3, 2]   # the error-bit sweep (WAGE)
-Q.prefetch_quantized([dict(model_name=n, **r) for n in base for r in Q.RECIPES.values()]
-                     + [dict(model_name=n, seed=s, **Q.RECIPES["qat4"]) for n in base for s in SEEDS]
+# (longest first, so that the cores finish together: LeNet-5 from scratch, then the 6-epoch binary ones)
+Q.prefetch_quantized([dict(model_name="lenet5", **Q.grad_sweep_recipe(g)) for g in GRAD_BITS]
+                     + [dict(model_name=n, **r) for n in base for r in Q.RECIPES.values()]
                      + [dict(model_name="lenet5", **Q.qat_sweep_recipe(b)) for b in BITS_AXIS]
-                     + [dict(model_name="lenet5", **Q.grad_sweep_recipe(g)) for g in GRAD_BITS])
+                     + [dict(model_name=n, seed=s, **Q.RECIPES["qat4"]) for n in base for s in SEEDS])
 
 # %% [markdown]
 # ## The principle: a grid, a scale and a zero point

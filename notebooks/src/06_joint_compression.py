@@ -282,7 +282,9 @@ weights5 = {l.name: l.weights for l in metrics.measure_layers(base5)}
 most = max(tolerance, key=tolerance.get)
 least = sorted(n for n in tolerance if tolerance[n] == min(tolerance.values()))
 nb.glue("ch6_prune_most_tolerant", f"`{most}`")
-nb.glue("ch6_prune_least_tolerant", " and ".join(f"`{n}`" for n in least))
+names_least = [f"`{n}`" for n in least]
+nb.glue("ch6_prune_least_tolerant", names_least[0] if len(names_least) == 1
+        else ", ".join(names_least[:-1]) + " and " + names_least[-1])
 nb.claim("ch6_most_tolerant_is_largest", "the layer that holds most of the weights tolerates the most pruning",
          most == max(weights5, key=weights5.get) and tolerance[most] > min(tolerance.values()),
          tolerance=tolerance, weights=weights5)
