@@ -118,3 +118,20 @@ def test_a_planted_false_claim_stops_the_chapter_runner(tmp_path):
     book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     with pytest.raises(CellExecutionError, match="binary beats float"):
         ExecutePreprocessor(timeout=120, kernel_name="python3").preprocess(book, {"metadata": {"path": str(ROOT)}})
+
+
+def test_the_book_build_stops_on_a_cell_error_so_on_a_false_claim(monkeypatch):
+    """The website build executes every chapter with allow_errors off and warnings as errors: a
+    ClaimError raised by a chapter (the planted runs above) fails `./run.sh book`."""
+    import types
+    import yaml
+    cfg = yaml.safe_load((ROOT / "book" / "_config.yml").read_text())
+    assert cfg["execute"]["execute_notebooks"] == "force" and cfg["execute"]["allow_errors"] is False
+    sys.path.insert(0, str(ROOT / "tools"))
+    import build_book
+    seen = []
+    monkeypatch.setattr(build_book, "stage", lambda: None)
+    monkeypatch.setattr(build_book.subprocess, "run", lambda cmd, env: seen.append(cmd) or types.SimpleNamespace(returncode=1))
+    with pytest.raises(SystemExit, match="the book build failed"):
+        build_book.build(execute=True)
+    assert "-W" in seen[0]  # a failed cell is a warning of jupyter-book; -W makes it an error
