@@ -4,7 +4,7 @@
 #   ./run.sh test     run the whole test suite (unit, property, notebooks via nbval, book build, browser)
 #   ./run.sh test-fast  the hermetic fast tier (< 2 min: no training, notebooks, book or browser)
 #   ./run.sh fuzz     the fast tier with fresh random property-test examples (tests use fixed ones)
-#   ./run.sh lab      open JupyterLab on the notebooks
+#   ./run.sh lab      open JupyterLab on your working copy of the notebooks (.build/lab; the committed ones stay untouched)
 #   ./run.sh slides   export every chapter to an offline reveal.js deck (--short: also a 30-minute cut)
 #   ./run.sh student  write the student edition (solutions removed) to .build/student/
 #   ./run.sh grade SUBMISSIONS_DIR [--out gradebook.csv]   run students' notebooks, write a gradebook
@@ -48,7 +48,13 @@ case "$cmd" in
   test) setup; "$PY" tools/run_tests.py "$@" ;;
   test-fast) setup; "$PY" tools/run_tests.py --fast "$@" ;;
   fuzz) setup; HYPOTHESIS_PROFILE=explore "$PY" tools/run_tests.py --fast "$@" ;;
-  lab) setup; exec "$VENV/bin/jupyter" lab notebooks "$@" ;;
+  lab) setup
+       # A working copy: running and saving a chapter must never rewrite the committed notebooks.
+       # Chapters already copied are kept (your work); delete .build/lab to start again.
+       mkdir -p .build/lab
+       for nb in notebooks/[0-9][0-9]_*.ipynb; do [ -e ".build/lab/$(basename "$nb")" ] || cp "$nb" .build/lab/; done
+       echo "== your working copy: $ROOT/.build/lab (delete it to start from the book's notebooks again)"
+       exec "$VENV/bin/jupyter" lab .build/lab "$@" ;;
   slides) setup; "$PY" tools/slides.py "$@" ;;
   student) setup; "$PY" tools/student.py build "$@" ;;
   grade) setup; "$PY" tools/student.py grade "$@" ;;
