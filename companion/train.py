@@ -1,10 +1,6 @@
-"""Deterministic training and evaluation, and the trained baselines every chapter shares.
-
-Every chapter starts from the same trained baselines (``baseline("lenet5")`` …), so every
-method is compared against the same reference. Trained weights are kept in the verified cache
-of :mod:`companion.cache` (:func:`cached_model` adds the training loop :func:`fit` to each key's
-code fingerprint); its functions are re-exported here (``train.cached_result``, ``train.key_of`` …).
-"""
+"""Deterministic training and evaluation, and the trained baselines every chapter shares (one
+reference for every method). Weights live in the verified cache of :mod:`companion.cache`, whose
+functions are re-exported here; :func:`cached_model` adds :func:`fit` to each key's fingerprint."""
 from __future__ import annotations
 
 import contextvars
@@ -67,9 +63,8 @@ _SKELETON = contextvars.ContextVar("companion_skeleton", default=False)
 
 
 def building_skeleton() -> bool:
-    """True while :func:`cached_model` runs a ``make()`` only for the key and the shapes of a
-    model whose weights will come from the cache: a slow step that only fills in weights (CP-ALS)
-    may return a correctly shaped module at once."""
+    """True while :func:`cached_model` runs ``make()`` only for a key and shapes: a slow step that
+    only fills in weights (CP-ALS) may return a correctly shaped module at once."""
     return _SKELETON.get()
 
 
@@ -78,16 +73,11 @@ def cached_model(spec: Any, make: Callable[[], nn.Module], train: Callable[[nn.M
                  code: Sequence[Callable] = ()) -> nn.Module:
     """A model whose trained weights are cached: ``make()`` builds it, ``train(model)`` fits it.
 
-    If ``make()`` returns a model from the cache (a baseline, another cached model), its key is a
-    parent automatically. The key also fingerprints :func:`fit` (the training loop) and ``code``.
-    The state dict is stored atomically with its checksum and loaded with ``weights_only=True``;
-    the model is returned in eval mode on the CPU, tagged with its key (:func:`key_of`).
-
-    A hit never builds, loads or trains a parent: ``make()`` first runs as a *skeleton* (every
-    nested :func:`cached_model`, :func:`baseline` included, returns its untrained architecture
-    tagged with its real key), which gives the key and a module to load the cached weights into.
-    Only a miss (or a skeleton whose shapes do not fit the entry) runs ``make()`` for real.
-    """
+    A model ``make()`` takes from the cache is a parent automatically; the key also fingerprints
+    :func:`fit` and ``code``. Stored atomically with its checksum, loaded ``weights_only``, returned
+    in eval mode on the CPU tagged with its key. A hit never builds, loads or trains a parent:
+    ``make()`` first runs as a *skeleton* (nested cached models return their untrained architecture
+    with their real key); only a miss (or a skeleton whose shapes do not fit) runs it for real."""
     skeleton_parent = _SKELETON.get()
     token = _SKELETON.set(True)
     try:
@@ -142,9 +132,7 @@ def _would_train(recipe: Callable[..., Any], kwargs: dict) -> bool:
 
 
 def _prefetch_main() -> None:
-    """Worker of :func:`prefetch` (a fresh ``python`` process, kept for many jobs): read pickled
-    jobs from stdin (each an 8-byte big-endian length, then the pickle; length 0 ends), run each,
-    answer ``ok`` on the protocol pipe. Anything a recipe prints goes to stderr."""
+    """Worker of :func:`prefetch`: run length-prefixed pickled jobs from stdin, answer ``ok`` each."""
     import importlib
     import pickle
     import sys
@@ -165,10 +153,8 @@ def _prefetch_main() -> None:
 
 
 def _run_jobs(jobs: list[bytes], n: int) -> None:
-    """Run the pickled jobs in ``n`` worker processes, each kept for as many jobs as it gets (a
-    Python process with torch takes seconds to start: one per job would cost more than the
-    shortest trainings). A worker takes the next job when it finishes one, so the given order is
-    the order jobs start (put the longest first). Raise, with the worker's error, if one fails."""
+    """Run the pickled jobs on ``n`` worker processes kept for many jobs each (starting Python with
+    torch costs seconds), in the given order; raise with the worker's error if one fails."""
     import selectors
     import subprocess
     import sys
@@ -226,25 +212,17 @@ def _run_jobs(jobs: list[bytes], n: int) -> None:
 
 def prefetch(recipe: Callable[..., Any], calls: Sequence[dict], *, threads_per_call: int = 1,
              workers: int | None = None) -> int:
-    """Train the cache misses among ``recipe(**kwargs)`` for each ``kwargs`` in ``calls`` side by
-    side, in worker processes; returns how many were trained. Call them as usual afterwards: hits.
-
-    For recipes that train on a fixed, small thread count (chapter 2's compact networks and
-    chapter 4's quantized LeNets train on one thread), so that a 2-core machine trains two at
-    once. Each worker computes exactly what the call would compute in this process (same recipe,
-    seed and thread settings, same cache key), so results are bit-for-bit those of calling them
-    one by one. ``recipe`` must be a module-level function (it is sent to the workers by name);
-    hits are found without training (cache lookups under :data:`companion.cache.PROBE`), so a
-    warm run starts no process. :func:`prefetch_jobs` mixes recipes.
-    """
+    """Train the cache misses among ``recipe(**kwargs)`` side by side in worker processes (for
+    recipes pinned to few threads); returns how many were trained. Bit for bit what the calls
+    would train here; hits are probed without training (:data:`companion.cache.PROBE`), so a warm
+    run starts no process. ``recipe`` must be module-level; :func:`prefetch_jobs` mixes recipes."""
     return prefetch_jobs([(recipe, c) for c in calls], threads_per_call=threads_per_call, workers=workers)
 
 
 def prefetch_jobs(jobs: Sequence[tuple[Callable[..., Any], dict]], *, threads_per_call: int = 1,
                   workers: int | None = None) -> int:
-    """:func:`prefetch` for ``(recipe, kwargs)`` pairs of several recipes (e.g. a sequential search
-    beside the trainings of a chapter). Jobs run in the order given (put the longest first);
-    repeated jobs run once. Returns how many were computed."""
+    """:func:`prefetch` for ``(recipe, kwargs)`` pairs, in the given order (longest first), each
+    distinct job once. Returns how many were computed."""
     jobs = [(r, dict(c)) for r, c in jobs]
     for recipe, _ in jobs:
         if not callable(recipe) or getattr(recipe, "__qualname__", "").count("<"):
@@ -283,10 +261,8 @@ def _as_xy(split_or_data) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def shift_augment(x: torch.Tensor, max_shift_px: int, generator: torch.Generator) -> torch.Tensor:
-    """Translate each image by a random integer shift in [-max_shift_px, max_shift_px]² (zero-padded).
-
-    ``x``: [N, C, H, W], normalised; the padding is the normalised background (pixel 0).
-    """
+    """Shift each image of ``x`` ([N, C, H, W], normalised) by a random integer offset in
+    [-max_shift_px, max_shift_px]², padding with the normalised background (pixel 0)."""
     if max_shift_px == 0:
         return x
     n, _, h, w = x.shape
@@ -302,9 +278,8 @@ def shift_augment(x: torch.Tensor, max_shift_px: int, generator: torch.Generator
 
 
 def show_progress(requested: bool = True) -> bool:
-    """Whether to draw a progress bar: not on pages built for the static website
-    (``COMPANION_STATIC=1``: a dead widget there) and not when ``COMPANION_PROGRESS=0`` (the test
-    suite: a bar would be an unexpected output in a checked cell when the cache is cold)."""
+    """Whether to draw a progress bar: not on the static website (``COMPANION_STATIC=1``) and not
+    when ``COMPANION_PROGRESS=0`` (the tests: a bar would be an output in a checked cell)."""
     static = os.environ.get("COMPANION_STATIC", "") not in ("", "0")
     return bool(requested) and not static and os.environ.get("COMPANION_PROGRESS", "1") != "0"
 
@@ -420,11 +395,8 @@ def evaluate(model: nn.Module, split: str | tuple = "test", batch_size: int = 10
 
 
 def baseline_config(name: str, seed: int = 0) -> TrainConfig:
-    """The training configuration of a baseline (``"lenet300"``, ``"lenet5"``, ``"cnn"``).
-
-    ``seed`` 0 is the book's baseline; other seeds give independently trained baselines of the
-    same recipe (for comparisons over several seeds that vary baseline training too).
-    """
+    """The training configuration of a baseline; ``seed`` 0 is the book's, others train the same
+    recipe independently (comparisons over seeds that vary the baseline too)."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, one of {sorted(BASELINES)}; got {type(name).__name__}")
     if name not in BASELINES:
@@ -456,8 +428,7 @@ def baseline_key(name: str, *, seed: int = 0) -> str:
 SHIPPED_DIR = "baselines"
 
 
-#: Seeds of each baseline that ship with the book: 0 (every chapter) and 1, 2 (the seed tests of
-#: chapters 2 and 4, which retrain the baseline itself per seed).
+#: Seeds of each baseline shipped with the book: 0 (every chapter), 1 and 2 (the seed tests).
 SHIPPED_SEEDS = (0, 1, 2)
 
 
@@ -467,9 +438,8 @@ def shipped_name(name: str, seed: int = 0) -> str:
 
 
 def shipped_fingerprint(name: str, seed: int = 0) -> str:
-    """What a shipped baseline must have been made by: its recipe (spec, with the seed), the code
-    of the training loop and everything it imports (:func:`code_fingerprint` of :func:`fit`), and
-    the data. Not the machine or thread count: a shipped file is the same bits on every machine."""
+    """What a shipped baseline must have been made by: its spec (with the seed), the fingerprint of
+    :func:`fit` and the data; never the machine or thread count (a shipped file is the same bits)."""
     import hashlib
     config = baseline_config(name, seed)
     payload = {"spec": _baseline_spec(config), "code": code_fingerprint(fit),
@@ -486,9 +456,8 @@ _STALE_WARNED: set[str] = set()
 
 
 def shipped_baseline(name: str, seed: int = 0) -> dict | None:
-    """The state dict of the shipped baseline ``name`` at ``seed`` (one of :data:`SHIPPED_SEEDS`), or
-    None if there is none, or it was made by other code than this checkout's (a visible
-    :class:`CacheWarning`: it is then trained)."""
+    """The state dict of the shipped baseline ``name`` at ``seed``, or None (none shipped, or made by
+    other code than this checkout's: a visible :class:`CacheWarning`, and it is trained)."""
     stem = shipped_name(name, seed)
     entry = _shipped_provenance().get(stem)
     if entry is None:
@@ -510,17 +479,12 @@ def shipped_baseline(name: str, seed: int = 0) -> dict | None:
 
 
 def baseline(name: str, *, seed: int = 0, retrain: bool = False, progress: bool = True) -> nn.Module:
-    """The trained baseline ``name`` (``"lenet300"``, ``"lenet5"``, ``"cnn"``), from the cache or by training.
+    """The trained baseline ``name``, from the shipped files, the cache or by training; a fresh copy
+    each call (eval mode, CPU, tagged with its key). ``seed`` selects initialisation and data order.
 
-    A fresh copy each call (eval mode, CPU, tagged with its cache key): changing it never changes
-    the cached weights. ``seed`` selects the initialisation and data order (0: the book's baseline).
-
-    Seeds :data:`SHIPPED_SEEDS` of each baseline ship with the book (``data/baselines``, made by
-    this very recipe with ``data/make_baselines.py``; checksummed, and used only while its
-    :func:`shipped_fingerprint` matches this code): the first run of a chapter trains no baseline,
-    and every machine starts from the same bits. ``retrain=True``, another seed or
-    ``COMPANION_SEED`` train as before.
-    """
+    Seeds :data:`SHIPPED_SEEDS` ship in ``data/baselines`` (made by this recipe with
+    ``data/make_baselines.py``, checksummed, used only while :func:`shipped_fingerprint` matches);
+    ``retrain=True``, another seed or ``COMPANION_SEED`` train."""
     config = baseline_config(name, seed)
     if seed in SHIPPED_SEEDS and not retrain and not models.seed_offset() and not _SKELETON.get():
         state = shipped_baseline(name, seed)

@@ -253,12 +253,11 @@ nb.claim("ch8_lr_claim", "keeping a quarter of the rank, the GRU keeps far more 
 #   into the state 28 times; recurrent models need gradual, retrained pruning
 #   {cite:p}`see2016compression`.
 # * **Quantization**: {glue:text}`ch8_q3_claim` (the GRU loses {glue:text}`ch8_gru_q3_drop:.1f`
-#   points, LeNet-5 {glue:text}`ch8_cnn_q3_drop:.1f`), and {glue:text}`ch8_q2_claim`: the GRU loses
-#   {glue:text}`ch8_gru_q2_drop:.1f` points, LeNet-5 {glue:text}`ch8_cnn_q2_drop:.1f`; which of the two
-#   breaks more changes from seed to seed (this chapter's spread record), so it is not ranked here.
-#   In the GRU, rounding errors in the recurrent weights are fed back over the 28 steps and the
-#   saturating gates turn them into wrong gate decisions.
-# * **Low-rank** shows the opposite surprise ({glue:text}`ch8_lr_claim`): the GRU still reaches
+#   points, LeNet-5 {glue:text}`ch8_cnn_q3_drop:.1f`); {glue:text}`ch8_q2_claim`
+#   ({glue:text}`ch8_gru_q2_drop:.1f` and {glue:text}`ch8_cnn_q2_drop:.1f` points), and which breaks
+#   more changes from seed to seed, so they are not ranked. In the GRU, rounding errors in the
+#   recurrent weights are fed back over the 28 steps.
+# * **Low-rank** shows the opposite surprise: the GRU still reaches
 #   {glue:text}`ch8_gru_lr25_acc:.1f` % ({glue:text}`ch8_gru_lr25_ratio:.1f`x smaller gate matrices),
 #   LeNet-5 only {glue:text}`ch8_cnn_lr25_acc:.1f` % — because the same *rule* ("keep a quarter of
 #   the rank") also cuts LeNet-5's 10-output classifier to rank 2. A rule tuned on one network
